@@ -1,0 +1,258 @@
+using System.Collections.Concurrent;
+using Broker.Routing;
+
+namespace Broker.Backends.InMemory;
+
+/// <summary>
+/// One node, no dependencies: topics fan out to their current subscribers, queues hold messages until a consumer
+/// takes them. Messages live in memory only and are gone when the process stops.
+/// </summary>
+public sealed class InMemoryBackend : IMessageBackend
+{
+    private readonly ConcurrentDictionary<string, InMemoryTopic> _topics = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, InMemoryQueue> _queues = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, InMemoryQueue> _temporaryQueues = new(StringComparer.Ordinal);
+
+    /// <summary>Messages dropped because nobody could take them (a reply to a closed temp queue).</summary>
+    public long DroppedCount => Interlocked.Read(ref _dropped);
+
+    private long _dropped;
+
+    /// <inheritdoc/>
+    public ValueTask PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
+    {
+        switch (destination.Kind)
+        {
+            case DestinationKind.Topic:
+                // No subscribers, no topic: a topic message nobody listens to is gone, as in every broker.
+                if (_topics.TryGetValue(destination.Name, out var topic))
+                {
+                    topic.Publish(message);
+                }
+
+                break;
+            case DestinationKind.Queue:
+                _queues.GetOrAdd(destination.Name, static name => new InMemoryQueue(name)).Enqueue(message);
+                break;
+            case DestinationKind.ReplyQueue:
+                if (_temporaryQueues.TryGetValue(destination.Name, out var temporary))
+                {
+                    temporary.Enqueue(message);
+                }
+                else
+                {
+                    Interlocked.Increment(ref _dropped);
+                }
+
+                break;
+            default:
+                throw NotServed(destination);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IConsumerBinding> SubscribeAsync(Destination destination, IMessageConsumer consumer, CancellationToken cancellationToken)
+    {
+        IConsumerBinding binding = destination.Kind switch
+        {
+            DestinationKind.Topic => _topics.GetOrAdd(destination.Name, static _ => new InMemoryTopic()).Add(consumer),
+            DestinationKind.Queue => _queues.GetOrAdd(destination.Name, static name => new InMemoryQueue(name)).AddConsumer(consumer),
+            DestinationKind.TempQueue => _temporaryQueues.GetOrAdd(destination.Name, static name => new InMemoryQueue(name)).AddConsumer(consumer),
+            _ => throw NotServed(destination),
+        };
+        return ValueTask.FromResult(binding);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DeleteTemporaryQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        _temporaryQueues.TryRemove(name, out _);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Messages waiting in a queue (for diagnostics and tests).</summary>
+    public int GetQueueDepth(string name) => _queues.TryGetValue(name, out var queue) ? queue.Depth : 0;
+
+    private static DestinationException NotServed(Destination destination) => destination.Kind switch
+    {
+        DestinationKind.Exchange or DestinationKind.AmqQueue =>
+            new DestinationException($"destination '{destination.Value}' needs the RabbitMQ backend; the in-memory backend serves /topic/, /queue/ and /temp-queue/"),
+        DestinationKind.ReplyQueue => new DestinationException($"cannot subscribe to '{destination.Value}': reply queues are for sending replies to"),
+        _ => new DestinationException($"destination '{destination.Value}' is not served here"),
+    };
+}
+
+/// <summary>Fan-out to the current subscribers. Publishing reads a snapshot array, so it takes no lock.</summary>
+internal sealed class InMemoryTopic
+{
+    private readonly Lock _gate = new();
+    private IMessageConsumer[] _subscribers = [];
+
+    public IConsumerBinding Add(IMessageConsumer consumer)
+    {
+        lock (_gate)
+        {
+            _subscribers = [.. _subscribers, consumer];
+        }
+
+        return new Binding(this, consumer);
+    }
+
+    public void Publish(BrokerMessage message)
+    {
+        foreach (var subscriber in Volatile.Read(ref _subscribers))
+        {
+            subscriber.TryDeliver(message, redelivered: false, settlement: null);
+        }
+    }
+
+    private void Remove(IMessageConsumer consumer)
+    {
+        lock (_gate)
+        {
+            _subscribers = Array.FindAll(_subscribers, s => !ReferenceEquals(s, consumer));
+        }
+    }
+
+    private sealed class Binding(InMemoryTopic topic, IMessageConsumer consumer) : IConsumerBinding
+    {
+        public void OnRoomAvailable()
+        {
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            topic.Remove(consumer);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+/// <summary>
+/// Competing consumers: each message goes to one consumer, round-robin among those with room; messages wait while
+/// none has room. Nacked and abandoned messages go back to the head, marked redelivered.
+/// </summary>
+internal sealed class InMemoryQueue(string name)
+{
+    private readonly Lock _gate = new();
+    private readonly RingDeque<Entry> _ready = new();
+    private readonly List<IMessageConsumer> _consumers = [];
+    private int _next;
+
+    public string Name { get; } = name;
+
+    public int Depth
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _ready.Count;
+            }
+        }
+    }
+
+    public void Enqueue(BrokerMessage message)
+    {
+        lock (_gate)
+        {
+            _ready.AddLast(new Entry(this, message));
+            Dispatch();
+        }
+    }
+
+    public IConsumerBinding AddConsumer(IMessageConsumer consumer)
+    {
+        lock (_gate)
+        {
+            _consumers.Add(consumer);
+            Dispatch();
+        }
+
+        return new Binding(this, consumer);
+    }
+
+    private void Requeue(Entry entry)
+    {
+        lock (_gate)
+        {
+            entry.Redelivered = true;
+            _ready.AddFirst(entry);
+            Dispatch();
+        }
+    }
+
+    private void RemoveConsumer(IMessageConsumer consumer)
+    {
+        lock (_gate)
+        {
+            _consumers.Remove(consumer);
+        }
+    }
+
+    private void DispatchUnderLock()
+    {
+        lock (_gate)
+        {
+            Dispatch();
+        }
+    }
+
+    // Caller holds _gate. Consumers only enqueue to their own outbound buffer, so holding the lock is brief.
+    private void Dispatch()
+    {
+        while (_ready.Count > 0 && _consumers.Count > 0)
+        {
+            var entry = _ready.PeekFirst();
+            var delivered = false;
+            for (var tried = 0; tried < _consumers.Count && !delivered; tried++)
+            {
+                var index = (_next + tried) % _consumers.Count;
+                if (_consumers[index].TryDeliver(entry.Message, entry.Redelivered, entry))
+                {
+                    _next = index + 1;
+                    delivered = true;
+                }
+            }
+
+            if (!delivered)
+            {
+                return;
+            }
+
+            _ready.RemoveFirst();
+        }
+    }
+
+    private sealed class Entry(InMemoryQueue queue, BrokerMessage message) : IDeliverySettlement
+    {
+        public BrokerMessage Message { get; } = message;
+
+        public bool Redelivered { get; set; }
+
+        public void Ack()
+        {
+        }
+
+        public void Nack(bool requeue)
+        {
+            if (requeue)
+            {
+                queue.Requeue(this);
+            }
+        }
+    }
+
+    private sealed class Binding(InMemoryQueue queue, IMessageConsumer consumer) : IConsumerBinding
+    {
+        public void OnRoomAvailable() => queue.DispatchUnderLock();
+
+        public ValueTask DisposeAsync()
+        {
+            queue.RemoveConsumer(consumer);
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,152 @@
+using System.ComponentModel.DataAnnotations;
+using Broker.Stomp;
+
+namespace Broker.Configuration;
+
+/// <summary>Everything under the <c>Broker</c> configuration section.</summary>
+public sealed class BrokerOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Broker";
+
+    /// <summary>Address both listeners bind to. Loopback by default: exposing the broker is a deliberate choice.</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>STOMP over plain TCP.</summary>
+    public TcpListenerOptions Tcp { get; set; } = new();
+
+    /// <summary>STOMP over WebSocket.</summary>
+    public WebSocketListenerOptions WebSocket { get; set; } = new();
+
+    /// <summary>Frame size limits.</summary>
+    public FrameLimitOptions Limits { get; set; } = new();
+
+    /// <summary>Per-connection outbound buffering and the slow-consumer policy.</summary>
+    public OutboundOptions Outbound { get; set; } = new();
+
+    /// <summary>How long a graceful shutdown may take before connections are cut.</summary>
+    public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Settings every listener has.</summary>
+public abstract class ListenerOptions
+{
+    /// <summary>TCP port; 0 turns the listener off.</summary>
+    [Range(0, 65535)]
+    public int Port { get; set; }
+
+    /// <summary>Heart-beating on this listener.</summary>
+    public HeartBeatOptions HeartBeat { get; set; } = new();
+}
+
+/// <summary>STOMP over TCP (default port 61613, as RabbitMQ's STOMP plugin).</summary>
+public sealed class TcpListenerOptions : ListenerOptions
+{
+    /// <summary>Creates the defaults.</summary>
+    public TcpListenerOptions() => Port = 61613;
+}
+
+/// <summary>STOMP over WebSocket (default port 15674, path /ws, as RabbitMQ Web-STOMP).</summary>
+public sealed class WebSocketListenerOptions : ListenerOptions
+{
+    /// <summary>Creates the defaults.</summary>
+    public WebSocketListenerOptions() => Port = 15674;
+
+    /// <summary>The WebSocket endpoint's path.</summary>
+    public string Path { get; set; } = "/ws";
+
+    /// <summary>Negotiate permessage-deflate when the client offers it.</summary>
+    public bool Compression { get; set; } = true;
+
+    /// <summary>Frames smaller than this go uncompressed even on a compressed connection.</summary>
+    [Range(0, int.MaxValue)]
+    public int CompressionThresholdBytes { get; set; } = 1024;
+}
+
+/// <summary>
+/// The server's heart-beat wish and the bounds it holds clients to. The negotiated intervals (STOMP 1.2
+/// "Heart-beating") are clamped to [<see cref="MinMs"/>, <see cref="MaxMs"/>] when not 0.
+/// </summary>
+public sealed class HeartBeatOptions
+{
+    /// <summary>The server can send a heart-beat this often (sx), in milliseconds; 0: never.</summary>
+    [Range(0, int.MaxValue)]
+    public int SendMs { get; set; } = 10_000;
+
+    /// <summary>The server wants a heart-beat from the client this often (sy), in milliseconds; 0: never.</summary>
+    [Range(0, int.MaxValue)]
+    public int ReceiveMs { get; set; } = 10_000;
+
+    /// <summary>Floor for a negotiated interval, so no client can make the server beat or check too often.</summary>
+    [Range(0, int.MaxValue)]
+    public int MinMs { get; set; } = 1_000;
+
+    /// <summary>Ceiling for a negotiated interval.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxMs { get; set; } = 3_600_000;
+
+    /// <summary>A client silent for the incoming interval times this is closed.</summary>
+    [Range(1.0, 100.0)]
+    public double Tolerance { get; set; } = 2.0;
+
+    internal HeartBeat ServerHeader => new(SendMs, ReceiveMs);
+
+    internal int Clamp(int negotiatedMs) => negotiatedMs == 0 ? 0 : Math.Clamp(negotiatedMs, MinMs, Math.Max(MinMs, MaxMs));
+}
+
+/// <summary>Frame limits; an over-limit frame gets an ERROR and the connection is closed.</summary>
+public sealed class FrameLimitOptions
+{
+    /// <summary>Largest frame once connected.</summary>
+    [Range(1024, int.MaxValue)]
+    public int MaxFrameBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest frame before CONNECT succeeds: an unauthenticated peer gets a small budget.</summary>
+    [Range(256, int.MaxValue)]
+    public int MaxFrameBytesBeforeConnect { get; set; } = 64 * 1024;
+
+    /// <summary>Most headers in one frame.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxHeaders { get; set; } = 1000;
+
+    /// <summary>Longest header line.</summary>
+    [Range(64, int.MaxValue)]
+    public int MaxHeaderLineBytes { get; set; } = 8 * 1024;
+
+    internal StompParserLimits Connected => new()
+    {
+        MaxFrameBytes = MaxFrameBytes,
+        MaxBodyBytes = MaxFrameBytes,
+        MaxHeaders = MaxHeaders,
+        MaxHeaderLineBytes = MaxHeaderLineBytes,
+    };
+
+    internal StompParserLimits BeforeConnect => new()
+    {
+        MaxFrameBytes = Math.Min(MaxFrameBytesBeforeConnect, MaxFrameBytes),
+        MaxBodyBytes = Math.Min(MaxFrameBytesBeforeConnect, MaxFrameBytes),
+        MaxHeaders = MaxHeaders,
+        MaxHeaderLineBytes = Math.Min(MaxHeaderLineBytes, MaxFrameBytesBeforeConnect),
+    };
+}
+
+/// <summary>What happens to topic messages for a connection whose outbound buffer is full.</summary>
+public enum SlowConsumerPolicy
+{
+    /// <summary>ERROR "slow consumer", then close the connection.</summary>
+    Disconnect,
+
+    /// <summary>Drop the oldest queued topic messages to make room.</summary>
+    DropOldest,
+}
+
+/// <summary>Outbound buffering per connection.</summary>
+public sealed class OutboundOptions
+{
+    /// <summary>Bytes a connection may have queued for sending before the slow-consumer policy applies.</summary>
+    [Range(4096, int.MaxValue)]
+    public int MaxBufferedBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>What happens to topic messages when the buffer is full. Queue messages wait for room instead.</summary>
+    public SlowConsumerPolicy SlowConsumerPolicy { get; set; } = SlowConsumerPolicy.Disconnect;
+}

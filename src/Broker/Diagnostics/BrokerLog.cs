@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Diagnostics;
+
+/// <summary>Source-generated log messages with stable event ids. Never log a passcode or token.</summary>
+internal static partial class BrokerLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Listening for STOMP over {Transport} on {Address}")]
+    public static partial void Listening(ILogger logger, string transport, string address);
+
+    [LoggerMessage(2, LogLevel.Information, "Broker stopping: closing {Count} connections (grace period {GracePeriod})")]
+    public static partial void ShuttingDown(ILogger logger, int count, TimeSpan gracePeriod);
+
+    [LoggerMessage(10, LogLevel.Debug, "Connection {SessionId} opened over {Transport} from {Remote}")]
+    public static partial void ConnectionOpened(ILogger logger, string sessionId, string transport, string remote);
+
+    [LoggerMessage(11, LogLevel.Information, "Session {SessionId} connected over {Transport} from {Remote}: STOMP {Version}, login '{Login}', heart-beat out {OutgoingMs} ms / in {IncomingMs} ms")]
+    public static partial void SessionConnected(ILogger logger, string sessionId, string transport, string remote, string version, string login, int outgoingMs, int incomingMs);
+
+    [LoggerMessage(12, LogLevel.Information, "Connection {SessionId} over {Transport} from {Remote} closed: {Reason}")]
+    public static partial void ConnectionClosed(ILogger logger, string sessionId, string transport, string remote, string reason);
+
+    [LoggerMessage(13, LogLevel.Warning, "Session {SessionId}: sent ERROR '{Message}'")]
+    public static partial void SentError(ILogger logger, string sessionId, string message);
+
+    [LoggerMessage(14, LogLevel.Warning, "Session {SessionId} is a slow consumer: {BufferedBytes} bytes buffered, policy {Policy}")]
+    public static partial void SlowConsumer(ILogger logger, string sessionId, long bufferedBytes, string policy);
+
+    [LoggerMessage(15, LogLevel.Error, "Session {SessionId} failed")]
+    public static partial void SessionFailed(ILogger logger, string sessionId, Exception exception);
+
+    [LoggerMessage(20, LogLevel.Information, "WebSocket upgrade refused from {Remote}: {Reason}")]
+    public static partial void UpgradeRefused(ILogger logger, string remote, string reason);
+}

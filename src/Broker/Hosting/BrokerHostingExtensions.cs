@@ -1,0 +1,80 @@
+using System.Net;
+using Broker.Backends.InMemory;
+using Broker.Configuration;
+using Broker.Routing;
+using Broker.Sessions;
+using Broker.Transports;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Options;
+
+namespace Broker.Hosting;
+
+/// <summary>Wires the broker into an ASP.NET Core app: options, listeners, backend, WebSocket endpoint, shutdown.</summary>
+public static class BrokerHostingExtensions
+{
+    /// <summary>Registers the broker's services and its Kestrel listeners, from the <c>Broker</c> configuration section.</summary>
+    public static WebApplicationBuilder AddStompBroker(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var section = builder.Configuration.GetSection(BrokerOptions.SectionName);
+        var options = section.Get<BrokerOptions>() ?? new BrokerOptions();
+
+        builder.Services.AddOptions<BrokerOptions>()
+            .Bind(section)
+            .ValidateDataAnnotations()
+            .Validate(o => o.Tcp.Port != 0 || o.WebSocket.Port != 0, "Broker:Tcp:Port and Broker:WebSocket:Port are both 0: turn on at least one listener.")
+            .Validate(o => o.Tcp.Port == 0 || o.Tcp.Port != o.WebSocket.Port, "Broker:Tcp:Port and Broker:WebSocket:Port must differ.")
+            .Validate(o => o.WebSocket.Path.StartsWith('/'), "Broker:WebSocket:Path must start with '/'.")
+            .Validate(o => ParseBindAddress(o.BindAddress) is not null, "Broker:BindAddress must be an IP address, 'localhost' or '*'.")
+            .ValidateOnStart();
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<InMemoryBackend>();
+        builder.Services.AddSingleton<IMessageBackend>(sp => sp.GetRequiredService<InMemoryBackend>());
+        builder.Services.AddSingleton<SessionRegistry>();
+        builder.Services.AddSingleton<WebSocketEndpoint>();
+        builder.Services.AddHostedService<BrokerLifetime>();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownGracePeriod + TimeSpan.FromSeconds(5));
+
+        // A frame must fit in the socket's input pipe before the parser can take it; the parser enforces the limit.
+        builder.WebHost.UseSockets(o => o.MaxReadBufferSize = options.Limits.MaxFrameBytes + (64L * 1024));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            var address = ParseBindAddress(options.BindAddress) ?? IPAddress.Loopback;
+            if (options.Tcp.Port != 0)
+            {
+                kestrel.Listen(address, options.Tcp.Port, listen => listen.UseConnectionHandler<TcpConnectionHandler>());
+            }
+
+            if (options.WebSocket.Port != 0)
+            {
+                kestrel.Listen(address, options.WebSocket.Port);
+            }
+        });
+
+        return builder;
+    }
+
+    /// <summary>Maps the WebSocket endpoint on the WebSocket listener.</summary>
+    public static WebApplication MapStompBroker(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<BrokerOptions>>().Value;
+        if (options.WebSocket.Port != 0)
+        {
+            app.UseWebSockets();
+            var endpoint = app.Services.GetRequiredService<WebSocketEndpoint>();
+            app.Map(options.WebSocket.Path, endpoint.HandleAsync).RequireHost($"*:{options.WebSocket.Port}");
+        }
+
+        return app;
+    }
+
+    internal static IPAddress? ParseBindAddress(string value) => value switch
+    {
+        "*" => IPAddress.Any,
+        "localhost" => IPAddress.Loopback,
+        _ => IPAddress.TryParse(value, out var address) ? address : null,
+    };
+}

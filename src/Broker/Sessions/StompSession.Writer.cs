@@ -1,0 +1,217 @@
+using System.Buffers;
+using Broker.Diagnostics;
+using Broker.Stomp;
+using Broker.Transports;
+
+namespace Broker.Sessions;
+
+/// <summary>The writing half: drains the outbound queue into the transport, heart-beats, and the end of the connection.</summary>
+internal sealed partial class StompSession
+{
+    // Flush at least this often within a burst so a large backlog reaches the socket in pieces.
+    private const int FlushThresholdBytes = 64 * 1024;
+
+    private async Task RunWriterAsync()
+    {
+        await Task.Yield();
+        try
+        {
+            await WriteLoopAsync();
+        }
+        catch (Exception ex)
+        {
+            BrokerLog.SessionFailed(_logger, Id, ex);
+            RequestClose(CloseReason.PeerClosed, errorMessage: null);
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var output = _transport.Output;
+        var stamp = new byte[_messageIdPrefix.Length + 20];
+        _messageIdPrefix.CopyTo(stamp, 0);
+        while (await _outbound.WaitToReadAsync())
+        {
+            var unflushed = 0;
+            while (_outbound.TryDequeue(out var item))
+            {
+                if (item.CloseAfter is not null)
+                {
+                    await _transport.FlushAsync(CancellationToken.None);
+                    return;
+                }
+
+                switch (item.Kind)
+                {
+                    case OutboundKind.Frame:
+                        output.Write(item.Frame);
+                        break;
+                    case OutboundKind.HeartBeat:
+                        StompWriter.WriteHeartBeat(output);
+                        break;
+                    case OutboundKind.Message when item.Message is null:
+                        continue; // dropped by the drop-oldest policy
+                    case OutboundKind.Message when item.Subscription!.IsClosed:
+                        // Unsubscribed while queued: an auto-ack queue message goes back rather than being lost.
+                        item.Settlement?.Nack(requeue: true);
+                        continue;
+                    case OutboundKind.Message:
+                        WriteMessage(output, item, stamp);
+                        item.Settlement?.Ack();
+                        break;
+                }
+
+                _transport.EndFrame();
+                unflushed += item.Size;
+                if (unflushed >= FlushThresholdBytes)
+                {
+                    if (!await FlushAsync())
+                    {
+                        return;
+                    }
+
+                    unflushed = 0;
+                }
+            }
+
+            if (!await FlushAsync())
+            {
+                return;
+            }
+
+            NotifyRoomIfDrained();
+        }
+    }
+
+    private void WriteMessage(IBufferWriter<byte> output, in OutboundItem item, byte[] stamp)
+    {
+        System.Buffers.Text.Utf8Formatter.TryFormat(item.DeliveryId, stamp.AsSpan(_messageIdPrefix.Length), out var digits);
+        var messageId = stamp.AsSpan(0, _messageIdPrefix.Length + digits);
+        var subscription = item.Subscription!;
+        item.Message!.Template.WriteTo(
+            output,
+            _version,
+            subscription.IdUtf8,
+            messageId,
+            subscription.AckMode == AckMode.Auto ? default : messageId,
+            item.Redelivered);
+    }
+
+    private async ValueTask<bool> FlushAsync()
+    {
+        if (!await _transport.FlushAsync(CancellationToken.None))
+        {
+            // The peer is gone: stop the reader too.
+            RequestClose(CloseReason.PeerClosed, errorMessage: null);
+            return false;
+        }
+
+        Volatile.Write(ref _lastSentTicks, _time.GetTimestamp());
+        return true;
+    }
+
+    // Queues skipped this connection while its buffer was full; once it has drained to half, let them try again.
+    private void NotifyRoomIfDrained()
+    {
+        List<Subscription>? waiting = null;
+        lock (_outbound.SyncRoot)
+        {
+            if (!_waitingForRoom || _outbound.BufferedBytes > _outbound.MaxBytes / 2)
+            {
+                return;
+            }
+
+            _waitingForRoom = false;
+            foreach (var subscription in _subscriptions.Values)
+            {
+                if (subscription.Settles)
+                {
+                    (waiting ??= []).Add(subscription);
+                }
+            }
+        }
+
+        foreach (var subscription in waiting ?? [])
+        {
+            subscription.Binding?.OnRoomAvailable();
+        }
+    }
+
+    // Sends an EOL when nothing else went out for the outgoing interval; closes a client silent for the incoming
+    // interval times the tolerance. Any byte received counts as a sign of life.
+    private async Task RunHeartBeatsAsync(CancellationToken stop)
+    {
+        var outgoing = _heartBeat.OutgoingMs;
+        var incomingLimit = (long)(_heartBeat.IncomingMs * _listener.HeartBeat.Tolerance);
+        var candidates = new[] { outgoing, (int)Math.Min(incomingLimit, int.MaxValue) }.Where(ms => ms > 0);
+        var period = TimeSpan.FromMilliseconds(Math.Max(50, candidates.Min() / 4));
+        using var timer = new PeriodicTimer(period, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                var now = _time.GetTimestamp();
+                if (incomingLimit > 0 && _time.GetElapsedTime(Volatile.Read(ref _lastReceivedTicks), now).TotalMilliseconds > incomingLimit)
+                {
+                    RequestClose(
+                        CloseReason.Policy,
+                        "heart-beat timeout",
+                        $"Nothing was received from the client for {incomingLimit} ms (negotiated heart-beat {_heartBeat.IncomingMs} ms times {_listener.HeartBeat.Tolerance}).");
+                    return;
+                }
+
+                // Beat a period early, so the next tick can never be late.
+                if (outgoing > 0 && _time.GetElapsedTime(Volatile.Read(ref _lastSentTicks), now) >= TimeSpan.FromMilliseconds(outgoing) - period)
+                {
+                    lock (_outbound.SyncRoot)
+                    {
+                        _outbound.Enqueue(new OutboundItem(OutboundKind.HeartBeat, 1));
+                    }
+
+                    Volatile.Write(ref _lastSentTicks, now);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    // The connection is over: no more deliveries, subscriptions and temp queues removed, unacknowledged and unsent
+    // queue messages given back, transactions discarded, the last frames sent, the transport closed.
+    private async Task EndAsync(Task writer)
+    {
+        lock (_outbound.SyncRoot)
+        {
+            _closing = true;
+        }
+
+        // First send what is queued (up to and including a final RECEIPT or ERROR), then tear down.
+        _outbound.Complete();
+        await writer;
+
+        // Whatever the writer could not send: auto-ack queue messages go back to their queues.
+        while (_outbound.TryDequeue(out var unsent))
+        {
+            unsent.Settlement?.Nack(requeue: true);
+        }
+
+        foreach (var subscription in _subscriptions.Values)
+        {
+            await CloseSubscriptionAsync(subscription);
+        }
+
+        _subscriptions.Clear();
+        foreach (var name in _temporaryQueues.Values)
+        {
+            await _backend.DeleteTemporaryQueueAsync(name, CancellationToken.None);
+        }
+
+        _transactions.Clear();
+        var reason = _closeReason ?? CloseReason.PeerClosed;
+        await _transport.CloseAsync(reason, CancellationToken.None);
+        _registry.Remove(this);
+        Dispose();
+        BrokerLog.ConnectionClosed(_logger, Id, _transport.Name, _transport.RemoteAddress, _closeReason is null ? "client closed the connection" : $"{reason}: {_closeDescription}");
+    }
+}

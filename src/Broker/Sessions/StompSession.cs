@@ -1,0 +1,818 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Text;
+using Broker.Configuration;
+using Broker.Diagnostics;
+using Broker.Routing;
+using Broker.Stomp;
+using Broker.Transports;
+using Microsoft.Extensions.Logging;
+
+namespace Broker.Sessions;
+
+/// <summary>
+/// One STOMP connection, whatever its transport: CONNECT and negotiation, subscriptions, acks, transactions,
+/// receipts, heart-beats and ERROR-then-close. Frames are handled one at a time, in order, by the reader; deliveries
+/// arrive from other connections' threads and go through the bounded <see cref="OutboundQueue"/> to the writer.
+/// </summary>
+internal sealed partial class StompSession : IDisposable
+{
+    private static long s_sessionCounter;
+    private static readonly string s_nodePrefix = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 3));
+
+    private readonly StompTransport _transport;
+    private readonly ListenerOptions _listener;
+    private readonly BrokerOptions _options;
+    private readonly IMessageBackend _backend;
+    private readonly SessionRegistry _registry;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly OutboundQueue _outbound;
+    private readonly StompParser _parser;
+    private readonly byte[] _messageIdPrefix;
+    private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, Delivery> _unacked = [];
+    private readonly Dictionary<string, List<TransactionAction>> _transactions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _temporaryQueues = new(StringComparer.Ordinal);
+    private readonly StompHeaderTable _sendHeaders = new();
+
+    private State _state = State.AwaitingConnect;
+    private StompVersion _version = StompVersion.V1_2;
+    private NegotiatedHeartBeat _heartBeat;
+    private long _deliverySequence;
+    private bool _closing;
+    private bool _waitingForRoom;
+    private CloseReason? _closeReason;
+    private string _closeDescription = "client closed the connection";
+    private long _lastReceivedTicks;
+    private long _lastSentTicks;
+    private long _droppedMessages;
+
+    public StompSession(
+        StompTransport transport,
+        ListenerOptions listener,
+        BrokerOptions options,
+        IMessageBackend backend,
+        SessionRegistry registry,
+        ILogger logger,
+        TimeProvider time)
+    {
+        _transport = transport;
+        _listener = listener;
+        _options = options;
+        _backend = backend;
+        _registry = registry;
+        _logger = logger;
+        _time = time;
+        Id = $"session-{s_nodePrefix}-{Interlocked.Increment(ref s_sessionCounter)}";
+        _messageIdPrefix = Encoding.ASCII.GetBytes($"{Id}-");
+        _outbound = new OutboundQueue(options.Outbound.MaxBufferedBytes);
+        _parser = new StompParser(options.Limits.BeforeConnect);
+        _lastReceivedTicks = _lastSentTicks = time.GetTimestamp();
+    }
+
+    private enum State : byte
+    {
+        AwaitingConnect,
+        Connected,
+        Disconnected,
+    }
+
+    /// <summary>The id sent in CONNECTED's <c>session</c> header.</summary>
+    public string Id { get; }
+
+    /// <summary>"tcp" or "ws".</summary>
+    public string TransportName => _transport.Name;
+
+    /// <summary>Topic messages dropped by the drop-oldest policy.</summary>
+    public long DroppedMessages => Interlocked.Read(ref _droppedMessages);
+
+    /// <summary>Runs the connection until it ends; never throws.</summary>
+    public async Task RunAsync(CancellationToken connectionClosed)
+    {
+        _registry.Add(this);
+        BrokerLog.ConnectionOpened(_logger, Id, _transport.Name, _transport.RemoteAddress);
+        var writer = RunWriterAsync();
+        using var heartBeats = new CancellationTokenSource();
+        try
+        {
+            await RunReaderAsync(heartBeats, connectionClosed);
+        }
+        catch (Exception ex)
+        {
+            // A bug, not bad input: say so to the client rather than vanish.
+            BrokerLog.SessionFailed(_logger, Id, ex);
+            RequestClose(CloseReason.Policy, "internal error", "The broker failed to process a frame; see its log.");
+        }
+        finally
+        {
+            await heartBeats.CancelAsync();
+            await EndAsync(writer);
+        }
+    }
+
+    /// <summary>Returns the parser's and header table's pooled buffers; called once the connection has ended.</summary>
+    public void Dispose()
+    {
+        _parser.Dispose();
+        _sendHeaders.Dispose();
+    }
+
+    /// <summary>
+    /// Asks the connection to close: the ERROR (when a message is given) is queued after everything already queued,
+    /// then the writer closes the transport. Safe from any thread; the first request wins.
+    /// </summary>
+    public void RequestClose(CloseReason reason, string? errorMessage, string? errorDetails = null, string? receiptId = null)
+    {
+        lock (_outbound.SyncRoot)
+        {
+            if (!RequestCloseLocked(reason, errorMessage, errorDetails, receiptId))
+            {
+                return;
+            }
+        }
+
+        _transport.Input.CancelPendingRead();
+    }
+
+    // Caller holds the delivery lock. Returns false if the connection was already closing.
+    private bool RequestCloseLocked(CloseReason reason, string? errorMessage, string? errorDetails, string? receiptId)
+    {
+        if (_closeReason is not null)
+        {
+            return false;
+        }
+
+        _closing = true;
+        _closeReason = reason;
+        _closeDescription = errorMessage ?? reason.ToString();
+        if (errorMessage is not null)
+        {
+            var frame = RenderError(errorMessage, errorDetails, receiptId);
+            _outbound.Enqueue(new OutboundItem(OutboundKind.Frame, frame.Length, Frame: frame));
+            BrokerLog.SentError(_logger, Id, errorMessage);
+        }
+
+        _outbound.Enqueue(OutboundItem.Close(reason));
+        return true;
+    }
+
+    private async Task RunReaderAsync(CancellationTokenSource heartBeats, CancellationToken connectionClosed)
+    {
+        var input = _transport.Input;
+        while (!Volatile.Read(ref _closing))
+        {
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(connectionClosed);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+            {
+                return;
+            }
+
+            if (!result.Buffer.IsEmpty)
+            {
+                Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp());
+            }
+
+            var buffer = result.Buffer;
+            try
+            {
+                while (!Volatile.Read(ref _closing) && _parser.TryParse(ref buffer, out var frame))
+                {
+                    if (!frame.IsHeartBeat)
+                    {
+                        await HandleFrameAsync(frame, connectionClosed, heartBeats.Token);
+                    }
+                }
+
+                if (_state == State.Disconnected)
+                {
+                    RequestClose(CloseReason.Disconnect, errorMessage: null);
+                    return;
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+            }
+            catch (StompProtocolException ex)
+            {
+                RequestClose(ex.IsLimit ? CloseReason.TooBig : CloseReason.ProtocolError, ex.Message, DescribeParseError(ex));
+                return;
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+    }
+
+    private async ValueTask HandleFrameAsync(StompFrame frame, CancellationToken cancellationToken, CancellationToken heartBeatStop)
+    {
+        var receipt = frame.Headers.GetString(StompHeaderNames.Receipt);
+        try
+        {
+            if (_state == State.Disconnected)
+            {
+                throw new SessionException("frame after DISCONNECT", $"A {Name(frame.Command)} frame arrived after DISCONNECT; a client must send nothing after DISCONNECT.");
+            }
+
+            if (_state == State.AwaitingConnect && frame.Command is not (StompCommand.Connect or StompCommand.Stomp))
+            {
+                throw new SessionException("expected CONNECT or STOMP frame", $"The first frame must be CONNECT or STOMP, not {Name(frame.Command)}.");
+            }
+
+            if (!StompCommands.IsClientCommand(frame.Command))
+            {
+                throw new SessionException($"unexpected {Name(frame.Command)} frame", $"{Name(frame.Command)} is a server frame; a client may not send it.");
+            }
+
+            switch (frame.Command)
+            {
+                case StompCommand.Connect or StompCommand.Stomp:
+                    HandleConnect(frame, heartBeatStop);
+                    return; // CONNECT's receipt header is not a receipt request.
+                case StompCommand.Send:
+                    await HandleSendAsync(frame, cancellationToken);
+                    break;
+                case StompCommand.Subscribe:
+                    await HandleSubscribeAsync(frame, cancellationToken);
+                    break;
+                case StompCommand.Unsubscribe:
+                    await HandleUnsubscribeAsync(frame);
+                    break;
+                case StompCommand.Ack or StompCommand.Nack:
+                    HandleAck(frame);
+                    break;
+                case StompCommand.Begin:
+                    HandleBegin(frame);
+                    break;
+                case StompCommand.Commit:
+                    await HandleCommitAsync(frame, cancellationToken);
+                    break;
+                case StompCommand.Abort:
+                    _transactions.Remove(RequireTransaction(frame));
+                    break;
+                case StompCommand.Disconnect:
+                    _state = State.Disconnected;
+                    break;
+            }
+
+            if (receipt is not null)
+            {
+                SendReceipt(receipt);
+            }
+        }
+        catch (SessionException ex)
+        {
+            RequestClose(ex.CloseReason, ex.Message, $"{ex.Details}\n\n{DescribeFrame(frame)}", receipt);
+        }
+        catch (DestinationException ex)
+        {
+            RequestClose(CloseReason.ProtocolError, ex.Message, $"{ex.Message}\n\n{DescribeFrame(frame)}", receipt);
+        }
+        catch (StompProtocolException ex)
+        {
+            // Negotiation errors (version, heart-beat) surface here.
+            RequestClose(CloseReason.ProtocolError, ex.Message, $"{ex.Message}\n\n{DescribeFrame(frame)}", receipt);
+        }
+    }
+
+    private void HandleConnect(StompFrame frame, CancellationToken heartBeatStop)
+    {
+        if (_state != State.AwaitingConnect)
+        {
+            throw new SessionException("already connected", "CONNECT or STOMP may only be sent once per connection.");
+        }
+
+        var headers = frame.Headers;
+        try
+        {
+            _version = StompNegotiation.NegotiateVersion(headers.GetString(StompHeaderNames.AcceptVersion), StompVersions.All);
+        }
+        catch (StompProtocolException ex)
+        {
+            RequestVersionError(ex.Message);
+            return;
+        }
+
+        headers.TryGetValue(StompHeaderNames.HeartBeat, out var heartBeatValue);
+        var clientHeartBeat = _version == StompVersion.V1_0 ? HeartBeat.None : HeartBeat.Parse(heartBeatValue);
+        var serverHeartBeat = _listener.HeartBeat.ServerHeader;
+        var negotiated = serverHeartBeat.Negotiate(clientHeartBeat);
+        _heartBeat = new NegotiatedHeartBeat(_listener.HeartBeat.Clamp(negotiated.OutgoingMs), _listener.HeartBeat.Clamp(negotiated.IncomingMs));
+
+        _parser.Version = _version;
+        _parser.Limits = _options.Limits.Connected;
+        _state = State.Connected;
+
+        var output = new ArrayBufferWriter<byte>(256);
+        StompWriter.WriteCommand(output, StompCommand.Connected);
+        StompWriter.WriteHeader(output, StompCommand.Connected, _version, "version", _version.ToHeaderValue());
+        StompWriter.WriteHeader(output, StompCommand.Connected, _version, "heart-beat", serverHeartBeat.ToString());
+        StompWriter.WriteHeader(output, StompCommand.Connected, _version, "server", ServerHeader);
+        StompWriter.WriteHeader(output, StompCommand.Connected, _version, "session", Id);
+        StompWriter.WriteEnd(output);
+        EnqueueFrame(output.WrittenSpan.ToArray());
+
+        BrokerLog.SessionConnected(
+            _logger, Id, _transport.Name, _transport.RemoteAddress, _version.ToHeaderValue(),
+            headers.GetString(StompHeaderNames.Login) ?? "", _heartBeat.OutgoingMs, _heartBeat.IncomingMs);
+
+        if (_heartBeat.OutgoingMs > 0 || _heartBeat.IncomingMs > 0)
+        {
+            _ = RunHeartBeatsAsync(heartBeatStop);
+        }
+    }
+
+    private void RequestVersionError(string message)
+    {
+        // STOMP 1.2: no common version => ERROR with a version header listing ours, a text/plain body, then close.
+        var output = new ArrayBufferWriter<byte>(256);
+        StompWriter.WriteCommand(output, StompCommand.Error);
+        StompWriter.WriteHeader(output, StompCommand.Error, StompVersion.V1_0, "version", StompNegotiation.FormatSupported(StompVersions.All));
+        StompWriter.WriteHeader(output, StompCommand.Error, StompVersion.V1_0, "content-type", "text/plain");
+        StompWriter.WriteHeader(output, StompCommand.Error, StompVersion.V1_0, "message", message);
+        StompWriter.WriteBody(output, StompCommand.Error, Encoding.UTF8.GetBytes(message));
+        lock (_outbound.SyncRoot)
+        {
+            if (_closeReason is not null)
+            {
+                return;
+            }
+
+            var frame = output.WrittenSpan.ToArray();
+            _outbound.Enqueue(new OutboundItem(OutboundKind.Frame, frame.Length, Frame: frame));
+            RequestCloseLocked(CloseReason.ProtocolError, errorMessage: null, null, null);
+        }
+
+        BrokerLog.SentError(_logger, Id, message);
+        _transport.Input.CancelPendingRead();
+    }
+
+    private async ValueTask HandleSendAsync(StompFrame frame, CancellationToken cancellationToken)
+    {
+        var destination = RequireDestination(frame);
+        if (destination.Kind == DestinationKind.TempQueue)
+        {
+            // Sending to one's own /temp-queue/X reaches the temp queue of this connection.
+            destination = new Destination(DestinationKind.ReplyQueue, await EnsureTemporaryQueueAsync(destination.Name, cancellationToken), "", destination.Value);
+        }
+
+        var message = await CreateMessageAsync(frame, cancellationToken);
+        if (TryGetTransaction(frame, out var transaction))
+        {
+            transaction.Add(TransactionAction.ForSend(destination, message));
+            return;
+        }
+
+        await _backend.PublishAsync(destination, message, cancellationToken);
+    }
+
+    // The MESSAGE every subscriber gets: the SEND's headers minus the per-frame ones, and the body copied out of
+    // the connection's buffer (the frame is a view that dies when the reader advances).
+    private async ValueTask<BrokerMessage> CreateMessageAsync(StompFrame frame, CancellationToken cancellationToken)
+    {
+        var headers = frame.Headers;
+        var destination = headers.GetString(StompHeaderNames.Destination)!;
+        string? replyTo = null;
+        if (headers.TryGetValue("reply-to"u8, out var replyToValue) && replyToValue.StartsWith("/temp-queue/"u8))
+        {
+            var name = Encoding.UTF8.GetString(replyToValue["/temp-queue/".Length..]);
+            if (name.Length == 0 || name.Contains('/', StringComparison.Ordinal))
+            {
+                throw new SessionException("invalid reply-to", $"reply-to '{Encoding.UTF8.GetString(replyToValue)}' must be /temp-queue/NAME.");
+            }
+
+            replyTo = "/reply-queue/" + await EnsureTemporaryQueueAsync(name, cancellationToken);
+        }
+
+        _sendHeaders.Clear();
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var name = headers.GetName(i);
+            if (IsPerFrameHeader(name))
+            {
+                continue;
+            }
+
+            if (replyTo is not null && name.SequenceEqual("reply-to"u8))
+            {
+                _sendHeaders.Add("reply-to", replyTo);
+                replyTo = null; // only the first occurrence counts
+                continue;
+            }
+
+            _sendHeaders.Add(name, headers.GetValue(i));
+        }
+
+        var template = new StompMessageTemplate(new StompHeaders(_sendHeaders), frame.Body.ToArray());
+        return new BrokerMessage(destination, template);
+    }
+
+    // Headers that belong to the SEND frame itself, or that the broker sets on MESSAGE.
+    private static bool IsPerFrameHeader(ReadOnlySpan<byte> name) =>
+        name.SequenceEqual(StompHeaderNames.Receipt) || name.SequenceEqual(StompHeaderNames.Transaction)
+        || name.SequenceEqual("redelivered"u8);
+
+    private async ValueTask<string> EnsureTemporaryQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        if (_temporaryQueues.TryGetValue(name, out var fullName))
+        {
+            return fullName;
+        }
+
+        fullName = $"{Id}-{name}";
+        var subscriptionId = "/temp-queue/" + name;
+        var destination = new Destination(DestinationKind.TempQueue, fullName, "", subscriptionId);
+        var subscription = new Subscription(this, subscriptionId, destination, AckMode.Auto, prefetch: 0);
+        _subscriptions[subscriptionId] = subscription;
+        _temporaryQueues[name] = fullName;
+        subscription.Binding = await _backend.SubscribeAsync(destination, subscription, cancellationToken);
+        return fullName;
+    }
+
+    private async ValueTask HandleSubscribeAsync(StompFrame frame, CancellationToken cancellationToken)
+    {
+        var destination = RequireDestination(frame);
+        var id = frame.Headers.GetString(StompHeaderNames.Id);
+        if (id is null)
+        {
+            if (_version != StompVersion.V1_0)
+            {
+                throw new SessionException("SUBSCRIBE frame has no id header", "SUBSCRIBE requires an id header (STOMP 1.1 and later).");
+            }
+
+            id = destination.Value; // 1.0 made id optional; RabbitMQ uses the destination.
+        }
+
+        if (_subscriptions.ContainsKey(id))
+        {
+            throw new SessionException($"duplicate subscription id '{id}'", $"This connection already has a subscription with id '{id}'; ids must be unique per connection.");
+        }
+
+        var ackMode = frame.Headers.GetString(StompHeaderNames.Ack) switch
+        {
+            null or "auto" => AckMode.Auto,
+            "client" => AckMode.Client,
+            "client-individual" => AckMode.ClientIndividual,
+            var other => throw new SessionException($"invalid ack mode '{other}'", "The ack header of SUBSCRIBE must be auto, client or client-individual."),
+        };
+
+        var prefetch = 0;
+        if (frame.Headers.GetString("prefetch-count"u8) is { } prefetchText
+            && (!int.TryParse(prefetchText, NumberStyles.None, CultureInfo.InvariantCulture, out prefetch)))
+        {
+            throw new SessionException($"invalid prefetch-count '{prefetchText}'", "prefetch-count must be a non-negative integer (0 means no limit).");
+        }
+
+        if (destination.Kind is DestinationKind.TempQueue or DestinationKind.ReplyQueue)
+        {
+            throw new SessionException(
+                $"cannot subscribe to '{destination.Value}'",
+                "Temporary queues are created by sending with reply-to: /temp-queue/NAME; their messages arrive on subscription /temp-queue/NAME.");
+        }
+
+        var subscription = new Subscription(this, id, destination, ackMode, prefetch);
+        _subscriptions[id] = subscription;
+        try
+        {
+            subscription.Binding = await _backend.SubscribeAsync(destination, subscription, cancellationToken);
+        }
+        catch
+        {
+            _subscriptions.Remove(id);
+            throw;
+        }
+    }
+
+    private async ValueTask HandleUnsubscribeAsync(StompFrame frame)
+    {
+        var id = frame.Headers.GetString(StompHeaderNames.Id)
+            ?? (_version == StompVersion.V1_0 ? frame.Headers.GetString(StompHeaderNames.Destination) : null)
+            ?? throw new SessionException("UNSUBSCRIBE frame has no id header", "UNSUBSCRIBE requires the id of the subscription to end.");
+        if (!_subscriptions.Remove(id, out var subscription))
+        {
+            throw new SessionException($"unknown subscription id '{id}'", $"This connection has no subscription with id '{id}'.");
+        }
+
+        await CloseSubscriptionAsync(subscription);
+    }
+
+    // Stops deliveries, then gives every unacknowledged queue message back to its queue, marked redelivered.
+    private async ValueTask CloseSubscriptionAsync(Subscription subscription)
+    {
+        if (subscription.Binding is { } binding)
+        {
+            await binding.DisposeAsync();
+        }
+
+        List<Delivery> abandoned;
+        lock (_outbound.SyncRoot)
+        {
+            subscription.IsClosed = true;
+            abandoned = [.. subscription.Unacked];
+            subscription.Unacked.Clear();
+            foreach (var delivery in abandoned)
+            {
+                _unacked.Remove(delivery.Id);
+            }
+        }
+
+        foreach (var delivery in abandoned)
+        {
+            delivery.Settlement?.Nack(requeue: true);
+        }
+    }
+
+    private void HandleAck(StompFrame frame)
+    {
+        var isAck = frame.Command == StompCommand.Ack;
+        var idHeader = _version == StompVersion.V1_2 ? StompHeaderNames.Id : StompHeaderNames.MessageId;
+        var id = frame.Headers.GetString(idHeader)
+            ?? throw new SessionException(
+                $"{Name(frame.Command)} frame has no {Encoding.ASCII.GetString(idHeader)} header",
+                $"{Name(frame.Command)} must name the message with the {Encoding.ASCII.GetString(idHeader)} header (the ack header of the MESSAGE).");
+        var deliveryId = ParseDeliveryId(id);
+        var requeue = frame.Headers.GetString("requeue"u8) is not "false";
+        lock (_outbound.SyncRoot)
+        {
+            if (deliveryId < 0 || !_unacked.ContainsKey(deliveryId))
+            {
+                throw new SessionException($"unknown ack id '{id}'", $"No unacknowledged message has ack id '{id}' on this connection (already acknowledged, or never sent).");
+            }
+        }
+
+        if (TryGetTransaction(frame, out var transaction))
+        {
+            transaction.Add(TransactionAction.ForAck(deliveryId, isAck, requeue));
+            return;
+        }
+
+        Settle(deliveryId, isAck, requeue);
+    }
+
+    // ACK or NACK one delivery; under "client" mode also every earlier one of its subscription.
+    private void Settle(long deliveryId, bool ack, bool requeue)
+    {
+        List<Delivery> settled = [];
+        Subscription? subscription;
+        lock (_outbound.SyncRoot)
+        {
+            if (!_unacked.TryGetValue(deliveryId, out var target))
+            {
+                return; // settled meanwhile (a transaction acked it twice, or a cumulative ack covered it)
+            }
+
+            subscription = target.Subscription;
+            if (subscription.AckMode == AckMode.Client)
+            {
+                while (subscription.Unacked.First is { } first)
+                {
+                    settled.Add(first.Value);
+                    subscription.Unacked.RemoveFirst();
+                    _unacked.Remove(first.Value.Id);
+                    if (first.Value == target)
+                    {
+                        break;
+                    }
+                }
+            }
+            else
+            {
+                subscription.Unacked.Remove(target.Node!);
+                _unacked.Remove(deliveryId);
+                settled.Add(target);
+            }
+        }
+
+        foreach (var delivery in settled)
+        {
+            if (ack)
+            {
+                delivery.Settlement?.Ack();
+            }
+            else
+            {
+                delivery.Settlement?.Nack(requeue);
+            }
+        }
+
+        subscription.Binding?.OnRoomAvailable();
+    }
+
+    private void HandleBegin(StompFrame frame)
+    {
+        var id = RequireTransaction(frame);
+        if (!_transactions.TryAdd(id, []))
+        {
+            throw new SessionException($"transaction '{id}' already begun", $"A transaction with id '{id}' is already open on this connection.");
+        }
+    }
+
+    private async ValueTask HandleCommitAsync(StompFrame frame, CancellationToken cancellationToken)
+    {
+        var id = RequireTransaction(frame);
+        _transactions.Remove(id, out var actions);
+        foreach (var action in actions!)
+        {
+            if (action.Message is not null)
+            {
+                await _backend.PublishAsync(action.Destination, action.Message, cancellationToken);
+            }
+            else
+            {
+                Settle(action.DeliveryId, action.IsAck, action.Requeue);
+            }
+        }
+    }
+
+    private string RequireTransaction(StompFrame frame)
+    {
+        var id = frame.Headers.GetString(StompHeaderNames.Transaction)
+            ?? throw new SessionException($"{Name(frame.Command)} frame has no transaction header", $"{Name(frame.Command)} requires a transaction header.");
+        if (frame.Command != StompCommand.Begin && !_transactions.ContainsKey(id))
+        {
+            throw new SessionException($"unknown transaction '{id}'", $"No transaction with id '{id}' is open on this connection.");
+        }
+
+        return id;
+    }
+
+    private bool TryGetTransaction(StompFrame frame, out List<TransactionAction> actions)
+    {
+        actions = null!;
+        var id = frame.Headers.GetString(StompHeaderNames.Transaction);
+        if (id is null)
+        {
+            return false;
+        }
+
+        if (!_transactions.TryGetValue(id, out actions!))
+        {
+            throw new SessionException($"unknown transaction '{id}'", $"No transaction with id '{id}' is open on this connection; send BEGIN first.");
+        }
+
+        return true;
+    }
+
+    private static Destination RequireDestination(StompFrame frame)
+    {
+        var value = frame.Headers.GetString(StompHeaderNames.Destination)
+            ?? throw new SessionException($"{Name(frame.Command)} frame has no destination header", $"{Name(frame.Command)} requires a destination header.");
+        if (!Destination.TryParse(value, out var destination, out var error))
+        {
+            throw new SessionException(error, error);
+        }
+
+        return destination;
+    }
+
+    /// <summary>
+    /// Called by the backend, on any thread, to hand this session a message for <paramref name="subscription"/>.
+    /// Queue messages (with a settlement) are refused when the subscription's prefetch or the outbound buffer is full;
+    /// topic messages meet the slow-consumer policy instead.
+    /// </summary>
+    public bool TryDeliver(Subscription subscription, BrokerMessage message, bool redelivered, IDeliverySettlement? settlement)
+    {
+        var closeRequested = false;
+        lock (_outbound.SyncRoot)
+        {
+            if (_closing || subscription.IsClosed)
+            {
+                return false;
+            }
+
+            var size = message.Size;
+            var isQueueMessage = settlement is not null;
+            if (isQueueMessage)
+            {
+                if (subscription.AckMode != AckMode.Auto && subscription.Prefetch > 0 && subscription.Unacked.Count >= subscription.Prefetch)
+                {
+                    return false;
+                }
+
+                if (!_outbound.HasRoomFor(size))
+                {
+                    _waitingForRoom = true;
+                    return false;
+                }
+            }
+            else if (!_outbound.HasRoomFor(size))
+            {
+                if (_options.Outbound.SlowConsumerPolicy == SlowConsumerPolicy.DropOldest)
+                {
+                    var dropped = _outbound.DropOldestFor(size);
+                    Interlocked.Add(ref _droppedMessages, dropped < 0 ? 1 : dropped);
+                    if (dropped < 0)
+                    {
+                        return true; // nothing older to drop: this one goes
+                    }
+                }
+                else
+                {
+                    BrokerLog.SlowConsumer(_logger, Id, _outbound.BufferedBytes, "disconnect");
+                    closeRequested = RequestCloseLocked(
+                        CloseReason.Policy,
+                        "slow consumer",
+                        $"The connection's outbound buffer ({_outbound.MaxBytes} bytes) is full: it does not read its messages fast enough.",
+                        receiptId: null);
+                }
+            }
+
+            if (!closeRequested)
+            {
+                var deliveryId = ++_deliverySequence;
+                if (subscription.AckMode != AckMode.Auto)
+                {
+                    var delivery = new Delivery(deliveryId, subscription, settlement);
+                    delivery.Node = subscription.Unacked.AddLast(delivery);
+                    _unacked.Add(deliveryId, delivery);
+                }
+
+                _outbound.Enqueue(new OutboundItem(
+                    OutboundKind.Message, size, Message: message, Subscription: subscription, DeliveryId: deliveryId, Redelivered: redelivered,
+                    Settlement: subscription.AckMode == AckMode.Auto ? settlement : null, IsDroppable: !isQueueMessage));
+                return true;
+            }
+        }
+
+        _transport.Input.CancelPendingRead();
+        return true;
+    }
+
+    private void SendReceipt(string receiptId)
+    {
+        var output = new ArrayBufferWriter<byte>(64 + receiptId.Length);
+        StompWriter.WriteCommand(output, StompCommand.Receipt);
+        StompWriter.WriteHeader(output, StompCommand.Receipt, _version, "receipt-id", receiptId);
+        StompWriter.WriteEnd(output);
+        EnqueueFrame(output.WrittenSpan.ToArray());
+    }
+
+    private void EnqueueFrame(byte[] frame)
+    {
+        lock (_outbound.SyncRoot)
+        {
+            _outbound.Enqueue(new OutboundItem(OutboundKind.Frame, frame.Length, Frame: frame));
+        }
+    }
+
+    private byte[] RenderError(string message, string? details, string? receiptId)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        StompWriter.WriteCommand(output, StompCommand.Error);
+        StompWriter.WriteHeader(output, StompCommand.Error, _version, "message", message);
+        if (receiptId is not null)
+        {
+            StompWriter.WriteHeader(output, StompCommand.Error, _version, "receipt-id", receiptId);
+        }
+
+        StompWriter.WriteHeader(output, StompCommand.Error, _version, "content-type", "text/plain");
+        StompWriter.WriteBody(output, StompCommand.Error, Encoding.UTF8.GetBytes(details ?? message));
+        return output.WrittenSpan.ToArray();
+    }
+
+    private long ParseDeliveryId(string id)
+    {
+        var utf8 = Encoding.UTF8.GetBytes(id);
+        if (!utf8.AsSpan().StartsWith(_messageIdPrefix))
+        {
+            return -1;
+        }
+
+        return Utf8Parser.TryParse(utf8.AsSpan(_messageIdPrefix.Length), out long value, out var consumed) && consumed == utf8.Length - _messageIdPrefix.Length
+            ? value
+            : -1;
+    }
+
+    private static string Name(StompCommand command) => Encoding.ASCII.GetString(StompCommands.GetName(command));
+
+    private static string DescribeParseError(StompProtocolException ex) =>
+        $"The broker could not parse a frame: {ex.Message}. The connection is closed.";
+
+    // The failing frame, for the ERROR body: its command and headers, passcodes and tokens masked.
+    private static string DescribeFrame(StompFrame frame)
+    {
+        var text = new StringBuilder("The failing frame:\n-----\n").Append(Name(frame.Command)).Append('\n');
+        var headers = frame.Headers;
+        for (var i = 0; i < headers.Count && i < 32; i++)
+        {
+            var name = Encoding.UTF8.GetString(headers.GetName(i));
+            var value = name is "passcode" or "authorization" or "token" ? "***" : Encoding.UTF8.GetString(headers.GetValue(i));
+            text.Append(name).Append(':').Append(value.Length > 200 ? value[..200] + "..." : value).Append('\n');
+        }
+
+        return text.Append("-----").ToString();
+    }
+
+    private const string ServerHeader = "StompBroker/" + ThisAssemblyVersion;
+
+    private const string ThisAssemblyVersion = "0.1.0";
+}

@@ -1,0 +1,138 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using System.Text.Unicode;
+
+namespace Broker.Transports;
+
+/// <summary>
+/// STOMP over a WebSocket: message payloads, text or binary, are fed into one pipe and parsed as a byte stream, so a
+/// frame split over several messages and several frames in one message both work. Each outgoing frame is one message:
+/// text when it is valid UTF-8 without NUL in its body, binary otherwise.
+/// </summary>
+internal sealed class WebSocketTransport : StompTransport
+{
+    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly WebSocket _socket;
+    private readonly Pipe _input;
+    private readonly ArrayBufferWriter<byte> _output = new(16 * 1024);
+    private readonly List<int> _frameEnds = [];
+    private readonly int _compressionThreshold;
+    private Task _receiving = Task.CompletedTask;
+
+    public WebSocketTransport(WebSocket socket, string remoteAddress, int maxFrameBytes, int compressionThreshold)
+    {
+        _socket = socket;
+        RemoteAddress = remoteAddress;
+        _compressionThreshold = compressionThreshold;
+        // The pipe must hold a whole frame before the parser can take it; the parser bounds it at the frame limit.
+        var pause = (long)maxFrameBytes + (64 * 1024);
+        _input = new Pipe(new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2, useSynchronizationContext: false));
+    }
+
+    public override string Name => "ws";
+
+    public override string RemoteAddress { get; }
+
+    public override PipeReader Input => _input.Reader;
+
+    public override IBufferWriter<byte> Output => _output;
+
+    public void StartReceiving(CancellationToken cancellationToken) => _receiving = ReceiveAsync(cancellationToken);
+
+    public override void EndFrame() => _frameEnds.Add(_output.WrittenCount);
+
+    public override async ValueTask<bool> FlushAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var start = 0;
+            foreach (var end in _frameEnds)
+            {
+                var frame = _output.WrittenMemory[start..end];
+                var span = frame.Span;
+                var isText = span[..^1].IndexOf((byte)0) < 0 && Utf8.IsValid(span);
+                var flags = WebSocketMessageFlags.EndOfMessage;
+                if (frame.Length < _compressionThreshold)
+                {
+                    flags |= WebSocketMessageFlags.DisableCompression;
+                }
+
+                await _socket.SendAsync(frame, isText ? WebSocketMessageType.Text : WebSocketMessageType.Binary, flags, cancellationToken);
+                start = end;
+            }
+
+            return true;
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            _frameEnds.Clear();
+            _output.ResetWrittenCount();
+        }
+    }
+
+    public override async ValueTask CloseAsync(CloseReason reason, CancellationToken cancellationToken)
+    {
+        var (status, description) = reason switch
+        {
+            CloseReason.Disconnect or CloseReason.PeerClosed => (WebSocketCloseStatus.NormalClosure, "bye"),
+            CloseReason.ProtocolError => (WebSocketCloseStatus.ProtocolError, "STOMP protocol error"),
+            CloseReason.Policy => (WebSocketCloseStatus.PolicyViolation, "policy violation"),
+            CloseReason.TooBig => (WebSocketCloseStatus.MessageTooBig, "frame too large"),
+            _ => (WebSocketCloseStatus.EndpointUnavailable, "server shutting down"),
+        };
+
+        try
+        {
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(CloseHandshakeTimeout);
+                await _socket.CloseOutputAsync(status, description, timeout.Token);
+                // Let the client answer the close so the handshake completes; the receive loop sees it.
+                await _receiving.WaitAsync(CloseHandshakeTimeout, cancellationToken);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or TimeoutException or IOException or ObjectDisposedException)
+        {
+            _socket.Abort();
+        }
+    }
+
+    private async Task ReceiveAsync(CancellationToken cancellationToken)
+    {
+        var writer = _input.Writer;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(16 * 1024);
+                var result = await _socket.ReceiveAsync(memory, cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+
+                writer.Advance(result.Count);
+                var flushed = await writer.FlushAsync(cancellationToken);
+                if (flushed.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // The peer went away or the server is stopping: the session sees the end of input.
+        }
+        finally
+        {
+            await writer.CompleteAsync();
+        }
+    }
+}

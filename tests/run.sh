@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs every test of StompBroker. Idempotent: on a fresh Debian machine (as root) it first installs what is
+# missing, then runs `dotnet test` on the whole solution, prints a summary and exits non-zero on any failure.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- System packages ------------------------------------------------------------------------------
+# Each entry: a command or file that proves the package is there, and the Debian package that provides it.
+apt_needed=()
+need_apt() { # need_apt <probe> <package>
+  if [[ "$1" == /* ]]; then [[ -e "$1" ]] || apt_needed+=("$2"); else command -v "$1" >/dev/null 2>&1 || apt_needed+=("$2"); fi
+}
+need_apt python3 python3
+need_apt /usr/lib/python3/dist-packages/stomp python3-stomp
+need_apt node nodejs
+need_apt npm npm
+
+if ((${#apt_needed[@]})); then
+  log "Installing Debian packages: ${apt_needed[*]}"
+  if [[ $(id -u) -ne 0 ]]; then echo "run as root to install: ${apt_needed[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_needed[@]}" >/dev/null
+fi
+
+# --- npm packages (interop tests), exactly as the lock file pins them ------------------------------
+if [[ -f tests/interop/package-lock.json ]]; then
+  if [[ ! -d tests/interop/node_modules ]] || [[ tests/interop/package-lock.json -nt tests/interop/node_modules ]]; then
+    log "Installing npm packages from tests/interop/package-lock.json"
+    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+
+# --- Tests -----------------------------------------------------------------------------------------
+log "dotnet test StompBroker.sln"
+results="$repo/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+set +e
+dotnet test StompBroker.sln --configuration Release \
+  --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" 2>&1 | tee "$results/console.log" \
+  | grep -Ev '^\s*(Passed|Skipped) ' 
+status=${PIPESTATUS[0]}
+set -e
+
+# --- Summary: totals across every test project's TRX file ------------------------------------------
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+  [[ -f "$trx" ]] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); passed=$((passed + ${p:-0}))
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters"); failed=$((failed + ${f:-0}))
+  t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters"); skipped=$((skipped + ${t:-0} - ${e:-0}))
+done
+
+echo
+echo "Test results: $results"
+if ((passed + failed == 0)); then
+  echo "no tests ran"
+  exit 1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+if ((status != 0 || failed != 0)); then
+  exit 1
+fi
