@@ -48,6 +48,7 @@ fi
 mkdir -p "$1"
 W="$(cd "$1" && pwd -P)"
 STATE="$W/ports.env"
+case "$W" in *[[:space:]]*) echo "WORKDIR must not contain whitespace: $W" >&2; exit 2;; esac
 TIMEOUT="${RABBITMQ_START_TIMEOUT:-120}"
 WS_FRAME="${RABBITMQ_WS_FRAME:-binary}"
 case "$WS_FRAME" in text|binary) ;; *) echo "RABBITMQ_WS_FRAME must be text or binary" >&2; exit 2;; esac
@@ -73,6 +74,7 @@ port_free() {
   /usr/bin/python3 - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the broker's listeners do (TIME_WAIT is fine)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
@@ -183,6 +185,10 @@ log.file.level = info
 EOF
 if [[ "$(id -u)" -eq 0 ]]; then
   chown -R rabbitmq:rabbitmq "$W"
+  if ! setpriv --reuid rabbitmq --regid rabbitmq --init-groups -- test -w "$W/mnesia"; then
+    log "user rabbitmq cannot reach $W (a parent directory is not world-traversable); use e.g. a dir under /tmp"
+    exit 3
+  fi
 fi
 
 write_state() {

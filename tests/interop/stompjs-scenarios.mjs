@@ -122,7 +122,8 @@ class Inbox {
 
 function describe(m) {
   if (!m) return '(none)';
-  const body = m.isBinaryBody ? `<${m.binaryBody.length} bytes>` : JSON.stringify(m.body.slice(0, 80));
+  const n = m.binaryBody.length;
+  const body = JSON.stringify(m.body.slice(0, 80)) + (n > 80 ? ` ...(${n} bytes)` : '');
   return `headers=${JSON.stringify(m.headers)} body=${body}`;
 }
 
@@ -317,35 +318,48 @@ const scenarios = {
   },
 
   async 'client-ack'(args, use) {
-    const s = use('client-ack');
-    await s.open();
+    // Whether an ACK took effect is checked on a NEW connection after the consuming one closed:
+    // what happens to un-ACKed messages on UNSUBSCRIBE is unspecified (RabbitMQ keeps them with the
+    // connection until it closes), while after the connection is gone they must be back.
 
-    // 1) ack: client-individual: both messages acked individually (out of order) -> gone for good
+    // 1) ack: client-individual. Three messages; ACK #3 then #1, leave #2 un-ACKed. Afterwards
+    //    exactly #2 must come back: each ACK covered only its own message.
     const d1 = dest(args, 'queue', 'ack-individual');
-    const inbox1 = await s.subscribe(d1, { ack: 'client-individual' });
-    s.client.publish({ destination: d1, body: 'ci-1' });
-    s.client.publish({ destination: d1, body: 'ci-2' });
-    const a = await inbox1.next(5000, 'client-individual message 1');
-    const b = await inbox1.next(5000, 'client-individual message 2');
-    assert(a.body === 'ci-1' && b.body === 'ci-2', `client-individual bodies ${a.body}, ${b.body}`);
-    assert(a.headers.ack, `client-individual MESSAGE has no ack header: ${describe(a)}`);
-    b.ack();
-    const ackId = s.receiptId('ack');
-    const ackReceipt = s.watch(ackId);
-    a.ack({ receipt: ackId });
-    await s.guard(ackReceipt, 5000, 'RECEIPT for ACK');
-    inbox1.subscription.unsubscribe();
-    // anything not acked would now be redelivered ahead of this marker
-    await s.publishWithReceipt({ destination: d1, body: 'ci-marker' }, 'SEND marker');
-    const again1 = await s.subscribe(d1, { ack: 'auto' });
-    const first1 = await again1.next(5000, 'the marker after ACKed messages');
-    assert(first1.body === 'ci-marker', `ACKed message came back: ${describe(first1)}`);
-    again1.subscription.unsubscribe();
+    const s1 = use('individual');
+    await s1.open();
+    const inbox1 = await s1.subscribe(d1, { ack: 'client-individual' });
+    for (const body of ['ci-1', 'ci-2', 'ci-3']) s1.client.publish({ destination: d1, body });
+    const got = [];
+    for (let i = 1; i <= 3; i++) got.push(await inbox1.next(5000, `client-individual message ${i}`));
+    assert(got.map(m => m.body).join() === 'ci-1,ci-2,ci-3', `client-individual bodies ${JSON.stringify(got.map(m => m.body))}`);
+    for (const m of got) assert(m.headers.ack, `client-individual MESSAGE has no ack header: ${describe(m)}`);
+    got[2].ack();
+    const ackId = s1.receiptId('ack');
+    const ackReceipt = s1.watch(ackId);
+    got[0].ack({ receipt: ackId });
+    await s1.guard(ackReceipt, 5000, 'RECEIPT for ACK');
+    await inbox1.none(200, 'after the ACKs');
+    await s1.close();
 
-    // 2) ack: client: NACK (requeue) -> redelivered with redelivered:true -> ACK -> gone
+    const v1 = use('individual-verify');
+    await v1.open();
+    await v1.publishWithReceipt({ destination: d1, body: 'ci-marker' }, 'SEND marker');
+    const again1 = await v1.subscribe(d1);
+    const back = [
+      await again1.next(5000, 'the un-ACKed ci-2 and the marker (1/2)'),
+      await again1.next(5000, 'the un-ACKed ci-2 and the marker (2/2)'),
+    ];
+    assert(back.map(m => m.body).sort().join() === 'ci-2,ci-marker',
+      `after reconnect expected exactly the un-ACKed ci-2 and the marker, got: ${back.map(describe).join(' ; ')}`);
+    await again1.none(300, 'after ci-2 and the marker (an ACKed message came back?)');
+    const ci2 = back.find(m => m.body === 'ci-2');
+
+    // 2) ack: client. NACK (requeue) -> redelivered with redelivered:true -> ACK -> gone for good
     const d2 = dest(args, 'queue', 'ack-client');
-    const inbox2 = await s.subscribe(d2, { ack: 'client' });
-    s.client.publish({ destination: d2, body: 'nack-me', headers: { 'x-scenario': 'client-ack' } });
+    const s2 = use('client');
+    await s2.open();
+    const inbox2 = await s2.subscribe(d2, { ack: 'client' });
+    s2.client.publish({ destination: d2, body: 'nack-me', headers: { 'x-scenario': 'client-ack' } });
     const m1 = await inbox2.next(5000, 'message to NACK');
     assert(m1.body === 'nack-me', `body ${JSON.stringify(m1.body)}`);
     assert(m1.headers.redelivered === undefined || m1.headers.redelivered === 'false',
@@ -355,17 +369,24 @@ const scenarios = {
     assert(m2.body === 'nack-me', `redelivered body ${JSON.stringify(m2.body)}`);
     assert(m2.headers.redelivered === 'true', `redelivered header is ${JSON.stringify(m2.headers.redelivered)}, expected "true"`);
     assert(m2.headers['x-scenario'] === 'client-ack', `redelivery lost custom header: ${describe(m2)}`);
-    const ack2 = s.receiptId('ack2');
-    const ack2r = s.watch(ack2);
+    const ack2 = s2.receiptId('ack2');
+    const ack2r = s2.watch(ack2);
     m2.ack({ receipt: ack2 });
-    await s.guard(ack2r, 5000, 'RECEIPT for ACK of the redelivery');
+    await s2.guard(ack2r, 5000, 'RECEIPT for ACK of the redelivery');
     await inbox2.none(300, 'after ACK of the redelivered message');
-    inbox2.subscription.unsubscribe();
-    await s.publishWithReceipt({ destination: d2, body: 'c-marker' }, 'SEND marker');
-    const again2 = await s.subscribe(d2, { ack: 'auto' });
+    await s2.close();
+
+    const v2 = use('client-verify');
+    await v2.open();
+    await v2.publishWithReceipt({ destination: d2, body: 'c-marker' }, 'SEND marker');
+    const again2 = await v2.subscribe(d2);
     const first2 = await again2.next(5000, 'the marker after ACK');
     assert(first2.body === 'c-marker', `ACKed message came back: ${describe(first2)}`);
-    return { redelivered: m2.headers.redelivered };
+    await again2.none(300, 'after the marker');
+    return {
+      redeliveredAfterNack: m2.headers.redelivered,
+      redeliveredAfterReconnect: ci2.headers.redelivered ?? null,
+    };
   },
 
   async transaction(args, use) {

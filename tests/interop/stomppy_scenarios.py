@@ -148,15 +148,20 @@ class Session:
             raise ScenarioError("[%s] hard timeout: scenario ran out of time" % self.name)
         return min(limit, left)
 
+    def timed_out(self, waited, limit, what):
+        why = "" if waited >= limit else " (scenario hard timeout reached)"
+        return ScenarioError("[%s] timed out after %.1f s waiting for %s%s" % (self.name, waited, what, why))
+
     def wait_event(self, ev, limit, what):
-        end = time.monotonic() + self.remaining(limit)
+        waited = self.remaining(limit)
+        end = time.monotonic() + waited
         while True:
             self.raise_if_failed()
             if ev.wait(0.05):
                 self.raise_if_failed()
                 return
             if time.monotonic() >= end:
-                raise ScenarioError("[%s] timed out after %.1f s waiting for %s" % (self.name, limit, what))
+                raise self.timed_out(waited, limit, what)
 
     def open(self):
         try:
@@ -251,7 +256,8 @@ class Inbox:
         self.q.put(frame)
 
     def next(self, what, limit=5):
-        end = time.monotonic() + self.s.remaining(limit)
+        waited = self.s.remaining(limit)
+        end = time.monotonic() + waited
         while True:
             self.s.raise_if_failed()
             try:
@@ -259,8 +265,7 @@ class Inbox:
             except queue.Empty:
                 pass
             if time.monotonic() >= end:
-                raise ScenarioError("[%s] timed out after %.1f s waiting for %s on %s"
-                                    % (self.s.name, limit, what, self.destination))
+                raise self.s.timed_out(waited, limit, "%s on %s" % (what, self.destination))
 
     def none(self, seconds, what):
         end = time.monotonic() + self.s.remaining(seconds)
@@ -348,55 +353,75 @@ def sc_receipt(args, use):
 
 
 def sc_client_ack(args, use):
-    s = use("client-ack")
-    s.open()
+    # Whether an ACK took effect is checked on a NEW connection after the consuming one closed:
+    # what happens to un-ACKed messages on UNSUBSCRIBE is unspecified (RabbitMQ keeps them with the
+    # connection until it closes), while after the connection is gone they must be back.
 
-    # 1) client-individual: both acked individually (out of order) -> gone for good
+    # 1) client-individual: three messages; ACK #3 then #1, leave #2 un-ACKed. Afterwards exactly
+    #    #2 must come back: each ACK covered only its own message.
     d1 = dest(args, "queue", "ack-individual")
-    inbox1 = s.subscribe(d1, ack="client-individual")
-    s.send(d1, b"ci-1")
-    s.send(d1, b"ci-2")
-    a = inbox1.next("client-individual message 1")
-    b = inbox1.next("client-individual message 2")
-    check(a.body == b"ci-1" and b.body == b"ci-2", "client-individual bodies %r, %r" % (a.body, b.body))
-    check(a.headers.get("ack"), "client-individual MESSAGE has no ack header: %s" % describe(a))
-    s.conn.ack(b.headers["ack"])
-    rid = s.receipt_id("ack")
-    s.expect_receipt(rid)
-    s.conn.ack(a.headers["ack"], receipt=rid)
-    s.await_receipt(rid, "ACK")
-    s.unsubscribe(inbox1)
-    s.send(d1, b"ci-marker", receipt=True, what="SEND marker")
-    again1 = s.subscribe(d1)
-    first1 = again1.next("the marker after ACKed messages")
-    check(first1.body == b"ci-marker", "ACKed message came back: %s" % describe(first1))
-    s.unsubscribe(again1)
+    s1 = use("individual")
+    s1.open()
+    inbox1 = s1.subscribe(d1, ack="client-individual")
+    for body in (b"ci-1", b"ci-2", b"ci-3"):
+        s1.send(d1, body)
+    got = [inbox1.next("client-individual message %d" % i) for i in (1, 2, 3)]
+    check([m.body for m in got] == [b"ci-1", b"ci-2", b"ci-3"],
+          "client-individual bodies %r" % [m.body for m in got])
+    for m in got:
+        check(m.headers.get("ack"), "client-individual MESSAGE has no ack header: %s" % describe(m))
+    s1.conn.ack(got[2].headers["ack"])
+    rid = s1.receipt_id("ack")
+    s1.expect_receipt(rid)
+    s1.conn.ack(got[0].headers["ack"], receipt=rid)
+    s1.await_receipt(rid, "ACK")
+    inbox1.none(0.2, "after the ACKs")
+    s1.close()
 
-    # 2) client: NACK with requeue -> redelivered with redelivered:true -> ACK -> gone
+    v1 = use("individual-verify")
+    v1.open()
+    v1.send(d1, b"ci-marker", receipt=True, what="SEND marker")
+    again1 = v1.subscribe(d1)
+    back = [again1.next("the un-ACKed ci-2 and the marker (1/2)"),
+            again1.next("the un-ACKed ci-2 and the marker (2/2)")]
+    check(sorted(m.body for m in back) == [b"ci-2", b"ci-marker"],
+          "after reconnect expected exactly the un-ACKed ci-2 and the marker, got: %s"
+          % " ; ".join(describe(m) for m in back))
+    again1.none(0.3, "after ci-2 and the marker (an ACKed message came back?)")
+    ci2 = next(m for m in back if m.body == b"ci-2")
+
+    # 2) client: NACK with requeue -> redelivered with redelivered:true -> ACK -> gone for good
     d2 = dest(args, "queue", "ack-client")
-    inbox2 = s.subscribe(d2, ack="client")
-    s.send(d2, b"nack-me", headers={"x-scenario": "client-ack"})
+    s2 = use("client")
+    s2.open()
+    inbox2 = s2.subscribe(d2, ack="client")
+    s2.send(d2, b"nack-me", headers={"x-scenario": "client-ack"})
     m1 = inbox2.next("message to NACK")
     check(m1.body == b"nack-me", "body %r" % m1.body)
     check(m1.headers.get("redelivered") in (None, "false"),
           "first delivery already has redelivered=%r" % m1.headers.get("redelivered"))
-    s.conn.nack(m1.headers["ack"], requeue="true")
+    s2.conn.nack(m1.headers["ack"], requeue="true")
     m2 = inbox2.next("redelivery after NACK")
     check(m2.body == b"nack-me", "redelivered body %r" % m2.body)
     check(m2.headers.get("redelivered") == "true",
           "redelivered header is %r, expected 'true'" % m2.headers.get("redelivered"))
     check(m2.headers.get("x-scenario") == "client-ack", "redelivery lost custom header: %s" % describe(m2))
-    rid = s.receipt_id("ack2")
-    s.expect_receipt(rid)
-    s.conn.ack(m2.headers["ack"], receipt=rid)
-    s.await_receipt(rid, "ACK of the redelivery")
+    rid = s2.receipt_id("ack2")
+    s2.expect_receipt(rid)
+    s2.conn.ack(m2.headers["ack"], receipt=rid)
+    s2.await_receipt(rid, "ACK of the redelivery")
     inbox2.none(0.3, "after ACK of the redelivered message")
-    s.unsubscribe(inbox2)
-    s.send(d2, b"c-marker", receipt=True, what="SEND marker")
-    again2 = s.subscribe(d2)
+    s2.close()
+
+    v2 = use("client-verify")
+    v2.open()
+    v2.send(d2, b"c-marker", receipt=True, what="SEND marker")
+    again2 = v2.subscribe(d2)
     first2 = again2.next("the marker after ACK")
     check(first2.body == b"c-marker", "ACKed message came back: %s" % describe(first2))
-    return {"redelivered": m2.headers.get("redelivered")}
+    again2.none(0.3, "after the marker")
+    return {"redeliveredAfterNack": m2.headers.get("redelivered"),
+            "redeliveredAfterReconnect": ci2.headers.get("redelivered")}
 
 
 def sc_transaction(args, use):
@@ -536,9 +561,10 @@ def run_scenario(args, name):
     except Exception as e:  # a bug in the script or an unexpected client exception
         res = {"ok": False, "scenario": name, "error": "%s: %s" % (type(e).__name__, e)}
     finally:
+        elapsed = int((time.monotonic() - started) * 1000)
         for s in sessions:
             s.close()
-    res["ms"] = int((time.monotonic() - started) * 1000)
+    res["ms"] = elapsed
     return res
 
 
