@@ -67,6 +67,22 @@ public sealed class StompMessageTemplate
         return new StompMessageTemplate(new StompHeaders(table), body);
     }
 
+    /// <summary>The shared headers, decoded, in order (for bridging to other protocols). Allocates.</summary>
+    public List<KeyValuePair<string, string>> GetHeaders()
+    {
+        var headers = new List<KeyValuePair<string, string>>(_headerLengths.Length);
+        var at = 0;
+        foreach (var (nameLength, valueLength) in _headerLengths)
+        {
+            headers.Add(new(
+                System.Text.Encoding.UTF8.GetString(_decodedHeaders, at, nameLength),
+                System.Text.Encoding.UTF8.GetString(_decodedHeaders, at + nameLength, valueLength)));
+            at += nameLength + valueLength;
+        }
+
+        return headers;
+    }
+
     /// <summary>The shared body.</summary>
     public ReadOnlyMemory<byte> Body { get; }
 

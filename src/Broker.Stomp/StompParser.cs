@@ -151,6 +151,12 @@ public sealed class StompParser : IDisposable
                 return false;
             }
 
+            // The headers and the NUL at least: all of a frame without a body, which no body rule below checks.
+            if (reader.Consumed + 1 > _limits.MaxFrameBytes)
+            {
+                ThrowFrameTooLarge();
+            }
+
             _contentLength = ParseContentLength(reader.Consumed);
             if (blankLineOmitted && _contentLength > 0)
             {

@@ -12,7 +12,7 @@ namespace Broker.Stomp.Tests;
 public sealed class FuzzTests
 {
     private const int Seed = 5_150_777;
-    private const int Iterations = 3000;
+    private const int Iterations = 5000;
 
     private static readonly byte[][] Interesting =
     [

@@ -250,6 +250,28 @@ public sealed class LimitTests
         Assert.True(error.IsLimit);
     }
 
+    [Theory]
+    [InlineData("ACK\nid:12\n\n\0")]
+    [InlineData("ACK\r\nid:1\r\n\r\n\0")]
+    [InlineData("DISCONNECT\nreceipt:77\n\0")]
+    [InlineData("UNSUBSCRIBE\nid:0\ncontent-length:0\n\n\0")]
+    [InlineData("SEND\ndestination:/q\n\n\0")]
+    public void Frame_without_a_body_is_held_to_the_frame_limit_exactly(string text)
+    {
+        var frame = Sequences.Utf8(text);
+        var exact = new StompParserLimits { MaxFrameBytes = frame.Length };
+        var oneLess = new StompParserLimits { MaxFrameBytes = frame.Length - 1 };
+
+        Assert.Single(Parse.All(new ReadOnlySequence<byte>(frame), out _, limits: exact));
+        Assert.Single(Parse.Growing(frame, out _, limits: exact));
+        var whole = Parse.Error(frame, limits: oneLess);
+        var growing = Assert.Throws<StompProtocolException>(() => Parse.Growing(frame, out _, limits: oneLess));
+
+        Assert.Equal(StompErrorKind.FrameTooLarge, whole.Kind);
+        Assert.Equal(StompErrorKind.FrameTooLarge, growing.Kind);
+        Assert.Equal($"frame too large: the limit is {frame.Length - 1} bytes", whole.Message);
+    }
+
     [Fact]
     public void Frame_too_large_by_its_headers_before_they_end()
     {

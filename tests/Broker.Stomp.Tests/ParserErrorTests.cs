@@ -81,6 +81,7 @@ public sealed class ParserErrorTests
     [InlineData(" 5", "invalid content-length ' 5': expected a non-negative decimal integer")]
     [InlineData("5 ", "invalid content-length '5 ': expected a non-negative decimal integer")]
     [InlineData("1.5", "invalid content-length '1.5': expected a non-negative decimal integer")]
+    [InlineData("9223372036854775808", "invalid content-length '9223372036854775808': expected a non-negative decimal integer")]
     [InlineData("12345678901", "invalid content-length '12345678901': expected a non-negative decimal integer")]
     [InlineData("99999999999999999999999", "invalid content-length '99999999999999999999999': expected a non-negative decimal integer")]
     public void Invalid_content_length(string value, string message)

@@ -78,6 +78,46 @@ public sealed class ParserTests
         Assert.Empty(parsed.Body);
     }
 
+    [Theory]
+    [InlineData(StompCommand.Connect, false, false, true)]
+    [InlineData(StompCommand.Stomp, false, false, true)]
+    [InlineData(StompCommand.Send, true, true, true)]
+    [InlineData(StompCommand.Subscribe, false, true, true)]
+    [InlineData(StompCommand.Disconnect, false, true, true)]
+    [InlineData(StompCommand.Connected, false, false, false)]
+    [InlineData(StompCommand.Message, true, true, false)]
+    [InlineData(StompCommand.Receipt, false, true, false)]
+    [InlineData(StompCommand.Error, true, true, false)]
+    public void Command_facts(StompCommand command, bool mayHaveBody, bool usesEscaping, bool isClientCommand)
+    {
+        Assert.Equal(mayHaveBody, StompCommands.MayHaveBody(command));
+        Assert.Equal(usesEscaping, StompCommands.UsesEscaping(command));
+        Assert.Equal(isClientCommand, StompCommands.IsClientCommand(command));
+        Assert.True(StompCommands.TryParse(StompCommands.GetName(command), out var parsed));
+        Assert.Equal(command, parsed);
+    }
+
+    [Fact]
+    public void Heart_beat_has_no_command_name()
+    {
+        Assert.True(StompCommands.GetName(StompCommand.HeartBeat).IsEmpty);
+        Assert.False(StompCommands.TryParse(ReadOnlySpan<byte>.Empty, out _));
+    }
+
+    [Fact]
+    public void Header_lookup_by_a_long_string_name()
+    {
+        var name = new string('n', 300);
+        using var parser = new StompParser();
+        var input = new ReadOnlySequence<byte>(Sequences.Utf8($"SEND\n{name}:long\nshort:é\n\n\0"));
+
+        Assert.True(parser.TryParse(ref input, out var frame));
+
+        Assert.Equal("long", frame.Headers.GetString(name));
+        Assert.Equal("é", frame.Headers.GetString("short"));
+        Assert.Null(frame.Headers.GetString(name + "x"));
+    }
+
     [Fact]
     public void Content_length_body_may_contain_NUL_and_any_octet()
     {

@@ -10,7 +10,7 @@ namespace Broker.Stomp.Tests;
 public sealed class RoundTripTests
 {
     private const int Seed = 1_302_2024;
-    private const int FramesPerVersion = 250;
+    private const int FramesPerVersion = 500;
 
     [Theory]
     [InlineData(StompVersion.V1_2)]
@@ -37,7 +37,7 @@ public sealed class RoundTripTests
             var growing = Parse.Growing(wire, out left, version);
             AssertOne(expected, growing, left, $"byte by byte: {context}");
 
-            if (i % 10 == 0)
+            if (i % 5 == 0)
             {
                 for (var at = 0; at <= wire.Length; at++)
                 {

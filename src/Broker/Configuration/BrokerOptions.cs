@@ -24,6 +24,12 @@ public sealed class BrokerOptions
     /// <summary>Per-connection outbound buffering and the slow-consumer policy.</summary>
     public OutboundOptions Outbound { get; set; } = new();
 
+    /// <summary>Where messages go: <see cref="BackendKind.InMemory"/> (default) or <see cref="BackendKind.RabbitMq"/>.</summary>
+    public BackendKind Backend { get; set; } = BackendKind.InMemory;
+
+    /// <summary>The RabbitMQ backend's settings.</summary>
+    public RabbitMqOptions RabbitMq { get; set; } = new();
+
     /// <summary>How long a graceful shutdown may take before connections are cut.</summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
 }

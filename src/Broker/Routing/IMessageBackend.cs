@@ -12,11 +12,20 @@ public interface IMessageBackend
 
     /// <summary>Starts delivering messages of <paramref name="destination"/> to <paramref name="consumer"/>.</summary>
     /// <exception cref="DestinationException">The destination is not one this backend serves.</exception>
-    ValueTask<IConsumerBinding> SubscribeAsync(Destination destination, IMessageConsumer consumer, CancellationToken cancellationToken);
+    ValueTask<IConsumerBinding> SubscribeAsync(Destination destination, SubscriptionOptions options, IMessageConsumer consumer, CancellationToken cancellationToken);
 
     /// <summary>Removes a connection's temporary queue (named as in <c>/reply-queue/NAME</c>) when the connection closes.</summary>
     ValueTask DeleteTemporaryQueueAsync(string name, CancellationToken cancellationToken);
 }
+
+/// <summary>What a SUBSCRIBE asked for, beyond its destination.</summary>
+/// <param name="Id">The subscription id (names durable queues when no queue name is given).</param>
+/// <param name="ClientAck">Whether the client acknowledges (client or client-individual mode).</param>
+/// <param name="Prefetch">Most unacknowledged messages; 0 is the backend's default.</param>
+/// <param name="Durable">RabbitMQ plugin semantics: <c>durable:true</c> keeps a topic or exchange subscription's queue.</param>
+/// <param name="AutoDelete">With <paramref name="Durable"/>: delete the queue once its last consumer goes.</param>
+/// <param name="QueueName">The <c>x-queue-name</c> header: the queue to use for a durable subscription.</param>
+public sealed record SubscriptionOptions(string Id, bool ClientAck, int Prefetch, bool Durable = false, bool AutoDelete = false, string? QueueName = null);
 
 /// <summary>A subscription's link to the backend. Disposing it stops deliveries.</summary>
 public interface IConsumerBinding : IAsyncDisposable

@@ -434,7 +434,7 @@ internal sealed partial class StompSession : IDisposable
         var subscription = new Subscription(this, subscriptionId, destination, AckMode.Auto, prefetch: 0);
         _subscriptions[subscriptionId] = subscription;
         _temporaryQueues[name] = fullName;
-        subscription.Binding = await _backend.SubscribeAsync(destination, subscription, cancellationToken);
+        subscription.Binding = await _backend.SubscribeAsync(destination, new SubscriptionOptions(subscriptionId, ClientAck: false, Prefetch: 0), subscription, cancellationToken);
         return fullName;
     }
 
@@ -483,13 +483,27 @@ internal sealed partial class StompSession : IDisposable
         _subscriptions[id] = subscription;
         try
         {
-            subscription.Binding = await _backend.SubscribeAsync(destination, subscription, cancellationToken);
+            subscription.Binding = await _backend.SubscribeAsync(destination, ReadSubscriptionOptions(frame, id, ackMode, prefetch), subscription, cancellationToken);
         }
         catch
         {
             _subscriptions.Remove(id);
             throw;
         }
+    }
+
+    // RabbitMQ's STOMP plugin headers for durable subscriptions: durable (or the older persistent), auto-delete, x-queue-name.
+    private static SubscriptionOptions ReadSubscriptionOptions(StompFrame frame, string id, AckMode ackMode, int prefetch)
+    {
+        var headers = frame.Headers;
+        var durable = headers.GetString("durable"u8) is "true" || headers.GetString("persistent"u8) is "true";
+        return new SubscriptionOptions(
+            id,
+            ClientAck: ackMode != AckMode.Auto,
+            prefetch,
+            durable,
+            AutoDelete: headers.GetString("auto-delete"u8) is "true",
+            QueueName: headers.GetString("x-queue-name"u8));
     }
 
     private async ValueTask HandleUnsubscribeAsync(StompFrame frame)

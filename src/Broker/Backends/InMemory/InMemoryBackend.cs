@@ -53,7 +53,7 @@ public sealed class InMemoryBackend : IMessageBackend
     }
 
     /// <inheritdoc/>
-    public ValueTask<IConsumerBinding> SubscribeAsync(Destination destination, IMessageConsumer consumer, CancellationToken cancellationToken)
+    public ValueTask<IConsumerBinding> SubscribeAsync(Destination destination, SubscriptionOptions options, IMessageConsumer consumer, CancellationToken cancellationToken)
     {
         IConsumerBinding binding = destination.Kind switch
         {
