@@ -15,8 +15,9 @@ apt_needed=()
 need_apt() { # need_apt <probe> <package>
   if [[ "$1" == /* ]]; then [[ -e "$1" ]] || apt_needed+=("$2"); else command -v "$1" >/dev/null 2>&1 || apt_needed+=("$2"); fi
 }
-need_apt python3 python3
-need_apt /usr/lib/python3/dist-packages/stomp python3-stomp
+need_apt /usr/bin/python3 python3
+need_apt /usr/lib/python3/dist-packages/stomp python3-stomp      # stomp.py interop (system python)
+need_apt /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server   # RabbitMQ backend tests (private node)
 need_apt node nodejs
 need_apt npm npm
 
@@ -24,13 +25,28 @@ if ((${#apt_needed[@]})); then
   log "Installing Debian packages: ${apt_needed[*]}"
   if [[ $(id -u) -ne 0 ]]; then echo "run as root to install: ${apt_needed[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
+  # Keep apt from starting the system RabbitMQ (it would take 5672/61613/15674); tests run private nodes.
+  policy_created=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_created=1
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${apt_needed[@]}" >/dev/null
+  ((policy_created)) && rm -f /usr/sbin/policy-rc.d
+fi
+
+# The system RabbitMQ node, if a package install started one, must not hold the ports or the cookie.
+if [[ $(id -u) -eq 0 && -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+  if [[ -s /var/run/rabbitmq/pid ]] && kill -0 "$(cat /var/run/rabbitmq/pid)" 2>/dev/null; then
+    log "Stopping the system rabbitmq-server"
+    service rabbitmq-server stop >/dev/null 2>&1 || true
+  fi
+  update-rc.d rabbitmq-server disable >/dev/null 2>&1 || true
 fi
 
 # --- npm packages (interop tests), exactly as the lock file pins them ------------------------------
 if [[ -f tests/interop/package-lock.json ]]; then
-  if [[ ! -d tests/interop/node_modules ]] || [[ tests/interop/package-lock.json -nt tests/interop/node_modules ]]; then
+  if [[ ! -f tests/interop/node_modules/.package-lock.json ]] || [[ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]]; then
     log "Installing npm packages from tests/interop/package-lock.json"
     (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
   fi

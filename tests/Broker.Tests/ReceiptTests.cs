@@ -77,7 +77,8 @@ public sealed class ReceiptTests(BrokerFixture broker) : IClassFixture<BrokerFix
         await client.SubscribeAsync(queue, "q");
 
         // The SEND and the DISCONNECT in one write: the MESSAGE must still come first, then the RECEIPT, then the close.
-        await client.SendRawAsync([.. Frames.Send(queue, Frames.Bytes("last words")), .. Frames.Bytes("DISCONNECT\nreceipt:bye\n\n\0")]);
+        byte[] both = [.. Frames.Send(queue, Frames.Bytes("last words")), .. Frames.Bytes("DISCONNECT\nreceipt:bye\n\n\0")];
+        await client.SendRawAsync(both);
 
         var frames = await client.ExpectClosedAsync();
         Assert.Equal(2, frames.Count);

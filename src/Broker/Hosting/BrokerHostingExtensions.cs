@@ -1,5 +1,7 @@
 using System.Net;
 using Broker.Backends.InMemory;
+using Broker.Backends.RabbitMq;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Broker.Configuration;
 using Broker.Routing;
 using Broker.Sessions;
@@ -26,11 +28,26 @@ public static class BrokerHostingExtensions
             .Validate(o => o.Tcp.Port == 0 || o.Tcp.Port != o.WebSocket.Port, "Broker:Tcp:Port and Broker:WebSocket:Port must differ.")
             .Validate(o => o.WebSocket.Path.StartsWith('/'), "Broker:WebSocket:Path must start with '/'.")
             .Validate(o => ParseBindAddress(o.BindAddress) is not null, "Broker:BindAddress must be an IP address, 'localhost' or '*'.")
+            .Validate(
+                o => o.Backend != BackendKind.RabbitMq || Uri.TryCreate(o.RabbitMq.Uri, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps",
+                "Broker:RabbitMq:Uri must be an amqp:// or amqps:// URI, such as amqp://guest:guest@localhost:5672/.")
             .ValidateOnStart();
 
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<InMemoryBackend>();
-        builder.Services.AddSingleton<IMessageBackend>(sp => sp.GetRequiredService<InMemoryBackend>());
+        if (options.Backend == BackendKind.RabbitMq)
+        {
+            builder.Services.AddSingleton<RabbitMqBackend>();
+            builder.Services.AddSingleton<IMessageBackend>(sp => sp.GetRequiredService<RabbitMqBackend>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<RabbitMqBackend>());
+        }
+        else
+        {
+            builder.Services.AddSingleton<InMemoryBackend>();
+            builder.Services.AddSingleton<IMessageBackend>(sp => sp.GetRequiredService<InMemoryBackend>());
+        }
+
+        builder.Services.AddHealthChecks()
+            .AddCheck<BackendHealthCheck>("backend", tags: ["ready"]);
         builder.Services.AddSingleton<SessionRegistry>();
         builder.Services.AddSingleton<WebSocketEndpoint>();
         builder.Services.AddHostedService<BrokerLifetime>();
@@ -66,6 +83,10 @@ public static class BrokerHostingExtensions
             app.UseWebSockets();
             var endpoint = app.Services.GetRequiredService<WebSocketEndpoint>();
             app.Map(options.WebSocket.Path, endpoint.HandleAsync).RequireHost($"*:{options.WebSocket.Port}");
+
+            // Live: the process answers. Ready: it can take messages (the RabbitMQ link, when that backend is on).
+            app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+            app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         }
 
         return app;

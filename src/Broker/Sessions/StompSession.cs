@@ -277,6 +277,11 @@ internal sealed partial class StompSession : IDisposable
         {
             RequestClose(CloseReason.ProtocolError, ex.Message, $"{ex.Message}\n\n{DescribeFrame(frame)}", receipt);
         }
+        catch (BackendUnavailableException ex)
+        {
+            // Never a RECEIPT for a message the backend did not take: the client learns it was not sent.
+            RequestClose(CloseReason.Policy, ex.Message, $"{ex.Message}. The frame was not processed.\n\n{DescribeFrame(frame)}", receipt);
+        }
         catch (StompProtocolException ex)
         {
             // Negotiation errors (version, heart-beat) surface here.

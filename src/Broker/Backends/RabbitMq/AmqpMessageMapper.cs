@@ -105,9 +105,9 @@ internal static class AmqpMessageMapper
         }
     }
 
-    // Headers the broker sets itself on every MESSAGE.
+    // Headers the broker sets itself on every MESSAGE, and the sequence number RabbitMQ.Client's confirm tracking adds.
     private static bool IsReserved(string name) =>
-        name is "destination" or "subscription" or "message-id" or "ack" or "content-length" or "redelivered";
+        name is "destination" or "subscription" or "message-id" or "ack" or "content-length" or "redelivered" or "x-dotnet-pub-seq-no";
 
     private static string? ToText(object? value) => value switch
     {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the private RabbitMQ node started by start-rabbitmq.sh WORKDIR, and its private epmd.
 #
-# Usage:  tests/interop/stop-rabbitmq.sh WORKDIR [--purge]
+# Usage:  tests/rabbitmq/stop-rabbitmq.sh WORKDIR [--purge]
 #   --purge  also delete WORKDIR afterwards (data, logs, cookie).
 #
 # Only the processes recorded for that WORKDIR are touched: the node's OS pid (WORKDIR/rabbitmq.pid)

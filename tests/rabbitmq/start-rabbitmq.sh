@@ -2,7 +2,7 @@
 # Start a PRIVATE RabbitMQ node (STOMP + Web-STOMP plugins) bound to 127.0.0.1 only,
 # used as the reference broker for the interop scenarios and by the C# RabbitMQ-backend fixture.
 #
-# Usage:  tests/interop/start-rabbitmq.sh WORKDIR
+# Usage:  tests/rabbitmq/start-rabbitmq.sh WORKDIR
 #
 # Prints the node's coordinates as KEY=VALUE lines on stdout (and nothing else), e.g.
 #   RABBITMQ_NODENAME=interop-1a2b3c4d@localhost
@@ -31,7 +31,7 @@
 # and python3 (/usr/bin/python3, for picking free ports). As root, the node runs as the
 # 'rabbitmq' user via setpriv (which, unlike su, keeps the environment and the open-files limit);
 # as any other user it runs as that user.
-# Stop it with tests/interop/stop-rabbitmq.sh WORKDIR.
+# Stop it with tests/rabbitmq/stop-rabbitmq.sh WORKDIR.
 set -euo pipefail
 
 if [[ $# -ne 1 || -z "$1" ]]; then
