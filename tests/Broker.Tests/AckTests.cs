@@ -167,7 +167,7 @@ public sealed class AckTests(BrokerFixture broker) : IClassFixture<BrokerFixture
         await other.SubscribeAsync(queue, "other", "client-individual");
         await consumer.NackAsync(message, receipt: false);
 
-        var again = await consumer.TryReceiveAsync(TimeSpan.FromSeconds(1)) ?? await other.ReceiveMessageAsync();
+        var again = await other.TryReceiveAsync(TimeSpan.FromMilliseconds(500)) ?? await consumer.ReceiveMessageAsync();
         Assert.Equal(StompCommand.Message, again.Command);
         Assert.Equal("refused", again.BodyText);
         Assert.Equal("true", again["redelivered"]);

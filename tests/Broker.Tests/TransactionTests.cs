@@ -95,7 +95,7 @@ public sealed class TransactionTests(BrokerFixture broker) : IClassFixture<Broke
         await using var client = await Server.ConnectClientAsync(transport);
         await client.SubscribeAsync(queue, "q", "client-individual", ("prefetch-count", "1"));
         await client.SendAsync(queue, "m1");
-        await client.SendAsync(queue, "m2", receipt: true);
+        await client.SendAsync(queue, "m2"); // held back by prefetch 1 (the BEGIN's receipt below proves it arrived)
         var m1 = await client.ReceiveMessageAsync();
 
         await client.SendWithReceiptAsync(StompCommand.Begin, ("transaction", "tx"));
@@ -115,7 +115,7 @@ public sealed class TransactionTests(BrokerFixture broker) : IClassFixture<Broke
         await using var client = await Server.ConnectClientAsync(transport);
         await client.SubscribeAsync(queue, "q", "client-individual", ("prefetch-count", "1"));
         await client.SendAsync(queue, "m1");
-        await client.SendAsync(queue, "m2", receipt: true);
+        await client.SendAsync(queue, "m2"); // held back by prefetch 1 (the BEGIN's receipt below proves it arrived)
         var m1 = await client.ReceiveMessageAsync();
 
         await client.SendWithReceiptAsync(StompCommand.Begin, ("transaction", "tx"));

@@ -30,6 +30,7 @@ public sealed class WebSocketTests(BrokerFixture broker) : IClassFixture<BrokerF
     [InlineData("v11.stomp", "1.1,1.2", "1.1")]
     [InlineData("v10.stomp", "1.0,1.1,1.2", "1.0")]
     [InlineData("v12.stomp", "1.0,1.1,1.2", "1.2")]
+    [InlineData("v11.stomp", "1.2", "1.2")] // accept-version leaves no choice: it wins
     public async Task The_subprotocol_caps_the_stomp_version(string subProtocol, string acceptVersion, string expected)
     {
         await using var client = await StompTestClient.ConnectWebSocketAsync(Server.WebSocketUri, [subProtocol]);

@@ -30,6 +30,9 @@ public sealed class BrokerOptions
     /// <summary>The RabbitMQ backend's settings.</summary>
     public RabbitMqOptions RabbitMq { get; set; } = new();
 
+    /// <summary>Authentication, authorization, origins and virtual hosts.</summary>
+    public Security.SecurityOptions Security { get; set; } = new();
+
     /// <summary>How long a graceful shutdown may take before connections are cut.</summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
 }

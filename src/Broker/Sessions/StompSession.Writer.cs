@@ -11,6 +11,10 @@ internal sealed partial class StompSession
     // Flush at least this often within a burst so a large backlog reaches the socket in pieces.
     private const int FlushThresholdBytes = 64 * 1024;
 
+    // How long a closing connection may take to send its last frames. A peer that does not read (the typical slow
+    // consumer) would otherwise hold the writer in a flush, and the connection open, forever.
+    private static readonly TimeSpan FinalFlushTimeout = TimeSpan.FromSeconds(5);
+
     private async Task RunWriterAsync()
     {
         await Task.Yield();
@@ -113,25 +117,19 @@ internal sealed partial class StompSession
     // Queues skipped this connection while its buffer was full; once it has drained to half, let them try again.
     private void NotifyRoomIfDrained()
     {
-        List<Subscription>? waiting = null;
+        Subscription[] waiting;
         lock (_outbound.SyncRoot)
         {
-            if (!_waitingForRoom || _outbound.BufferedBytes > _outbound.MaxBytes / 2)
+            if (_waitingForRoom.Count == 0 || _outbound.BufferedBytes > _outbound.MaxBytes / 2)
             {
                 return;
             }
 
-            _waitingForRoom = false;
-            foreach (var subscription in _subscriptions.Values)
-            {
-                if (subscription.Settles)
-                {
-                    (waiting ??= []).Add(subscription);
-                }
-            }
+            waiting = [.. _waitingForRoom];
+            _waitingForRoom.Clear();
         }
 
-        foreach (var subscription in waiting ?? [])
+        foreach (var subscription in waiting)
         {
             subscription.Binding?.OnRoomAvailable();
         }
@@ -188,7 +186,15 @@ internal sealed partial class StompSession
 
         // First send what is queued (up to and including a final RECEIPT or ERROR), then tear down.
         _outbound.Complete();
-        await writer;
+        try
+        {
+            await writer.WaitAsync(FinalFlushTimeout, _time);
+        }
+        catch (TimeoutException)
+        {
+            _transport.Abort(); // fails the pending flush, so the writer returns
+            await writer;
+        }
 
         // Whatever the writer could not send: auto-ack queue messages go back to their queues.
         while (_outbound.TryDequeue(out var unsent))

@@ -43,7 +43,7 @@ internal sealed partial class StompSession : IDisposable
     private NegotiatedHeartBeat _heartBeat;
     private long _deliverySequence;
     private bool _closing;
-    private bool _waitingForRoom;
+    private readonly HashSet<Subscription> _waitingForRoom = [];
     private CloseReason? _closeReason;
     private string _closeDescription = "client closed the connection";
     private long _lastReceivedTicks;
@@ -299,7 +299,7 @@ internal sealed partial class StompSession : IDisposable
         var headers = frame.Headers;
         try
         {
-            _version = StompNegotiation.NegotiateVersion(headers.GetString(StompHeaderNames.AcceptVersion), StompVersions.All);
+            _version = NegotiateVersion(headers.GetString(StompHeaderNames.AcceptVersion));
         }
         catch (StompProtocolException ex)
         {
@@ -334,6 +334,25 @@ internal sealed partial class StompSession : IDisposable
         {
             _ = RunHeartBeatsAsync(heartBeatStop);
         }
+    }
+
+    // The highest version both speak. A WebSocket subprotocol (v11.stomp, v10.stomp) caps it when accept-version allows
+    // a version up to the cap; a client whose accept-version does not is served by its accept-version alone.
+    private StompVersion NegotiateVersion(string? acceptVersion)
+    {
+        if (_transport.MaxVersion is { } max && max < StompVersions.All[^1])
+        {
+            StompVersion[] capped = [.. StompVersions.All.Where(v => v <= max)];
+            try
+            {
+                return StompNegotiation.NegotiateVersion(acceptVersion, capped);
+            }
+            catch (StompProtocolException)
+            {
+            }
+        }
+
+        return StompNegotiation.NegotiateVersion(acceptVersion, StompVersions.All);
     }
 
     private void RequestVersionError(string message)
@@ -719,7 +738,7 @@ internal sealed partial class StompSession : IDisposable
 
                 if (!_outbound.HasRoomFor(size))
                 {
-                    _waitingForRoom = true;
+                    _waitingForRoom.Add(subscription);
                     return false;
                 }
             }

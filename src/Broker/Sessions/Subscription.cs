@@ -32,9 +32,6 @@ internal sealed class Subscription(StompSession session, string id, Destination 
 
     public IConsumerBinding? Binding { get; set; }
 
-    /// <summary>Whether the backend waits for settlements (a queue, not a topic), so room matters to it.</summary>
-    public bool Settles => Destination.Kind is not DestinationKind.Topic;
-
     /// <summary>Set when unsubscribed; deliveries still queued for it are not sent. Guarded by the session's delivery lock.</summary>
     public bool IsClosed { get; set; }
 

@@ -37,6 +37,9 @@ public abstract class StompTransport
     /// <summary>The peer's address, for logs.</summary>
     public abstract string RemoteAddress { get; }
 
+    /// <summary>The highest STOMP version the transport was opened for (a WebSocket subprotocol); null: any.</summary>
+    public virtual Stomp.StompVersion? MaxVersion => null;
+
     /// <summary>Incoming bytes, one stream whatever the framing underneath.</summary>
     public abstract PipeReader Input { get; }
 
@@ -48,6 +51,9 @@ public abstract class StompTransport
 
     /// <summary>Sends what was written. Returns false when the peer is gone.</summary>
     public abstract ValueTask<bool> FlushAsync(CancellationToken cancellationToken);
+
+    /// <summary>Cuts the connection at once, failing a pending flush; for a peer that stopped reading.</summary>
+    public abstract void Abort();
 
     /// <summary>Closes the connection after everything written has been sent.</summary>
     public abstract ValueTask CloseAsync(CloseReason reason, CancellationToken cancellationToken);

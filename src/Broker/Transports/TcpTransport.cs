@@ -32,6 +32,8 @@ internal sealed class TcpTransport(ConnectionContext connection) : StompTranspor
         }
     }
 
+    public override void Abort() => connection.Abort(new ConnectionAbortedException("The peer does not read what the broker sends."));
+
     public override async ValueTask CloseAsync(CloseReason reason, CancellationToken cancellationToken)
     {
         // Completing the output sends what is buffered, then FIN; Kestrel closes the socket when the handler returns.

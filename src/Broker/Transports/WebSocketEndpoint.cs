@@ -59,7 +59,7 @@ internal sealed class WebSocketEndpoint(
         });
 
         // The request ends when the session does; the server's stopping token ends the receive loop on shutdown.
-        var transport = new WebSocketTransport(socket, remote, options.Value.Limits.MaxFrameBytes, settings.CompressionThresholdBytes);
+        var transport = new WebSocketTransport(socket, remote, options.Value.Limits.MaxFrameBytes, settings.CompressionThresholdBytes) { SubProtocol = chosen };
         using var aborted = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopped);
         transport.StartReceiving(aborted.Token);
         var session = new StompSession(transport, settings, options.Value, backend, registry, _logger, time);

@@ -33,6 +33,17 @@ internal sealed class WebSocketTransport : StompTransport
 
     public override string Name => "ws";
 
+    /// <summary>Set from the chosen subprotocol: v10.stomp and v11.stomp name the STOMP version the client speaks.</summary>
+    public override Stomp.StompVersion? MaxVersion => SubProtocol switch
+    {
+        "v10.stomp" => Stomp.StompVersion.V1_0,
+        "v11.stomp" => Stomp.StompVersion.V1_1,
+        _ => null,
+    };
+
+    /// <summary>The WebSocket subprotocol agreed in the handshake, if any.</summary>
+    public string? SubProtocol { get; init; }
+
     public override string RemoteAddress { get; }
 
     public override PipeReader Input => _input.Reader;
@@ -75,6 +86,8 @@ internal sealed class WebSocketTransport : StompTransport
             _output.ResetWrittenCount();
         }
     }
+
+    public override void Abort() => _socket.Abort();
 
     public override async ValueTask CloseAsync(CloseReason reason, CancellationToken cancellationToken)
     {

@@ -32,8 +32,10 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public static async Task<BrokerServer> StartAsync(params string[] settings)
     {
-        var tcpPort = FreePort();
-        var webSocketPort = FreePort();
+        // A "Broker:Tcp:Port=N" or "Broker:WebSocket:Port=N" setting wins (the last argument does), e.g. to start a
+        // broker again on the ports of one that stopped; the properties report the ports actually used.
+        var tcpPort = PortSetting(settings, "Broker:Tcp:Port") ?? FreePort();
+        var webSocketPort = PortSetting(settings, "Broker:WebSocket:Port") ?? FreePort();
         string[] args =
         [
             $"--Broker:Tcp:Port={tcpPort}",
@@ -50,6 +52,11 @@ public sealed class BrokerServer : IAsyncDisposable
         await app.StartAsync();
         return new BrokerServer(app, tcpPort, webSocketPort);
     }
+
+    private static int? PortSetting(string[] settings, string key) =>
+        settings.LastOrDefault(s => s.StartsWith(key + "=", StringComparison.OrdinalIgnoreCase)) is { } setting
+            ? int.Parse(setting[(key.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture)
+            : null;
 
     /// <summary>A port nobody listens on right now (the OS picks it).</summary>
     public static int FreePort()

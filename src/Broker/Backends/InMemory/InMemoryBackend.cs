@@ -132,7 +132,7 @@ internal sealed class InMemoryTopic
 
 /// <summary>
 /// Competing consumers: each message goes to one consumer, round-robin among those with room; messages wait while
-/// none has room. Nacked and abandoned messages go back to the head, marked redelivered.
+/// none has room. Nacked and abandoned messages go back to the head, marked redelivered, in their original order.
 /// </summary>
 internal sealed class InMemoryQueue(string name)
 {
@@ -140,6 +140,7 @@ internal sealed class InMemoryQueue(string name)
     private readonly RingDeque<Entry> _ready = new();
     private readonly List<IMessageConsumer> _consumers = [];
     private int _next;
+    private long _sequence;
 
     public string Name { get; } = name;
 
@@ -158,7 +159,7 @@ internal sealed class InMemoryQueue(string name)
     {
         lock (_gate)
         {
-            _ready.AddLast(new Entry(this, message));
+            _ready.AddLast(new Entry(this, message, ++_sequence));
             Dispatch();
         }
     }
@@ -179,7 +180,15 @@ internal sealed class InMemoryQueue(string name)
         lock (_gate)
         {
             entry.Redelivered = true;
-            _ready.AddFirst(entry);
+            // Ahead of every message that came after it: messages given back one by one (a consumer that leaves with
+            // several unacknowledged) keep their order instead of being reversed by repeated inserts at the head.
+            var position = 0;
+            while (position < _ready.Count && _ready[position].Sequence < entry.Sequence)
+            {
+                position++;
+            }
+
+            _ready.Insert(position, entry);
             Dispatch();
         }
     }
@@ -226,9 +235,12 @@ internal sealed class InMemoryQueue(string name)
         }
     }
 
-    private sealed class Entry(InMemoryQueue queue, BrokerMessage message) : IDeliverySettlement
+    private sealed class Entry(InMemoryQueue queue, BrokerMessage message, long sequence) : IDeliverySettlement
     {
         public BrokerMessage Message { get; } = message;
+
+        /// <summary>Arrival order in the queue.</summary>
+        public long Sequence { get; } = sequence;
 
         public bool Redelivered { get; set; }
 

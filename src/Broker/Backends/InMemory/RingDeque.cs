@@ -23,6 +23,30 @@ internal sealed class RingDeque<T>
         Count++;
     }
 
+    /// <summary>The item <paramref name="index"/> places from the head.</summary>
+    public T this[int index] => (uint)index < (uint)Count ? _items[(_head + index) % _items.Length] : throw new ArgumentOutOfRangeException(nameof(index));
+
+    /// <summary>Inserts so that the item ends up <paramref name="index"/> places from the head (0: first, Count: last).</summary>
+    public void Insert(int index, T item)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(index, Count);
+        if (index == 0)
+        {
+            AddFirst(item);
+            return;
+        }
+
+        Grow();
+        for (var i = Count; i > index; i--)
+        {
+            _items[(_head + i) % _items.Length] = _items[(_head + i - 1) % _items.Length];
+        }
+
+        _items[(_head + index) % _items.Length] = item;
+        Count++;
+    }
+
     public T PeekFirst() => Count == 0 ? throw new InvalidOperationException("empty") : _items[_head];
 
     public T RemoveFirst()

@@ -180,7 +180,7 @@ internal sealed class AmqpConsumerBinding(
                 return Task.CompletedTask; // a stale channel's delivery: RabbitMQ requeues it when that channel closes
             }
 
-            var message = AmqpMessageMapper.ToStomp(name, delivery.BasicProperties, delivery.Body.Span, _scratch);
+            var message = AmqpMessageMapper.ToStomp(name, delivery.BasicProperties, delivery.Body.Span, _scratch, backend.Options.TemporaryQueuePrefix);
             var settlement = new AmqpSettlement(backend, channel, delivery.DeliveryTag);
             if (_pending.Count > 0 || !consumer.TryDeliver(message, delivery.Redelivered, settlement))
             {

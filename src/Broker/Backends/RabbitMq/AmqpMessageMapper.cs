@@ -9,13 +9,17 @@ namespace Broker.Backends.RabbitMq;
 /// <summary>
 /// STOMP headers to AMQP properties and headers, and back, as RabbitMQ's STOMP plugin maps them: the well-known
 /// headers become properties, every other header an AMQP header. An AMQP message-id comes back as
-/// <c>amqp-message-id</c>, because a MESSAGE's own <c>message-id</c> is the broker's delivery id.
+/// <c>amqp-message-id</c>, because a MESSAGE's own <c>message-id</c> is the broker's delivery id. A
+/// <c>/reply-queue/NAME</c> reply-to carries the AMQP name of the temporary queue in RabbitMQ (prefix included), as the
+/// plugin's does, so that a plain AMQP responder can reply through the default exchange.
 /// </summary>
 internal static class AmqpMessageMapper
 {
     public const string AmqpMessageIdHeader = "amqp-message-id";
 
-    public static BasicProperties ToAmqp(BrokerMessage message)
+    private const string ReplyQueuePrefix = "/reply-queue/";
+
+    public static BasicProperties ToAmqp(BrokerMessage message, string temporaryQueuePrefix)
     {
         var properties = new BasicProperties();
         Dictionary<string, object?>? headers = null;
@@ -33,7 +37,7 @@ internal static class AmqpMessageMapper
                 case "content-type": properties.ContentType = value; break;
                 case "content-encoding": properties.ContentEncoding = value; break;
                 case "correlation-id": properties.CorrelationId = value; break;
-                case "reply-to": properties.ReplyTo = value; break;
+                case "reply-to": properties.ReplyTo = ReplyToAmqp(value, temporaryQueuePrefix); break;
                 case "message-id" or AmqpMessageIdHeader: properties.MessageId = value; break;
                 case "persistent": properties.DeliveryMode = value == "true" ? DeliveryModes.Persistent : DeliveryModes.Transient; break;
                 case "priority" when byte.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var priority): properties.Priority = priority; break;
@@ -55,14 +59,14 @@ internal static class AmqpMessageMapper
     }
 
     /// <summary>A MESSAGE for an AMQP delivery; the body is copied (the client library owns the delivery's buffer).</summary>
-    public static BrokerMessage ToStomp(string destination, IReadOnlyBasicProperties properties, ReadOnlySpan<byte> body, StompHeaderTable scratch)
+    public static BrokerMessage ToStomp(string destination, IReadOnlyBasicProperties properties, ReadOnlySpan<byte> body, StompHeaderTable scratch, string temporaryQueuePrefix)
     {
         scratch.Clear();
         scratch.Add("destination", destination);
         Add(scratch, "content-type", properties.ContentType);
         Add(scratch, "content-encoding", properties.ContentEncoding);
         Add(scratch, "correlation-id", properties.CorrelationId);
-        Add(scratch, "reply-to", properties.ReplyTo);
+        Add(scratch, "reply-to", ReplyToStomp(properties.ReplyTo, temporaryQueuePrefix));
         Add(scratch, AmqpMessageIdHeader, properties.MessageId);
         if (properties.IsDeliveryModePresent())
         {
@@ -96,6 +100,15 @@ internal static class AmqpMessageMapper
 
         return new BrokerMessage(destination, new StompMessageTemplate(new StompHeaders(scratch), body.ToArray()));
     }
+
+    // "/reply-queue/NAME" names the queue "{prefix}NAME" in RabbitMQ: say so to AMQP consumers, and map it back.
+    private static string ReplyToAmqp(string value, string prefix) =>
+        value.StartsWith(ReplyQueuePrefix, StringComparison.Ordinal) ? ReplyQueuePrefix + prefix + value[ReplyQueuePrefix.Length..] : value;
+
+    private static string? ReplyToStomp(string? value, string prefix) =>
+        value is not null && value.StartsWith(ReplyQueuePrefix + prefix, StringComparison.Ordinal) && prefix.Length > 0
+            ? ReplyQueuePrefix + value[(ReplyQueuePrefix.Length + prefix.Length)..]
+            : value;
 
     private static void Add(StompHeaderTable table, string name, string? value)
     {

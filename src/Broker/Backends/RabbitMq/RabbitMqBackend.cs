@@ -43,6 +43,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
     private volatile IConnection? _connection;
     private Task _supervisor = Task.CompletedTask;
     private long _reconnects;
+    private int _disposed;
 
     public RabbitMqBackend(IOptions<BrokerOptions> options, ILogger<RabbitMqBackend> logger)
     {
@@ -86,6 +87,13 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
 
     public async ValueTask DisposeAsync()
     {
+        // The container disposes this instance once per registration that hands it out (itself, IMessageBackend,
+        // the hosted service): only the first call does anything.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await StopAsync(CancellationToken.None);
         _stopping.Dispose();
         _topicGate.Dispose();
@@ -121,9 +129,20 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
 
                 _verified.Clear();
                 _connection = connection;
+                var restored = 0;
                 foreach (var binding in _bindings.Keys)
                 {
-                    await binding.AttachAsync(connection, stopping);
+                    try
+                    {
+                        await binding.AttachAsync(connection, stopping);
+                        restored++;
+                    }
+                    catch (OperationInterruptedException ex) when (IsChannelError(ex))
+                    {
+                        // Its queue is gone (a non-durable /amq/queue/ after a restart) or locked: that consumer
+                        // cannot be restored, which must not keep the node from restoring the others.
+                        LogRestoreFailed(_logger, binding.Destination, ex.ShutdownReason?.ReplyText ?? ex.Message);
+                    }
                 }
 
                 if (everConnected)
@@ -133,7 +152,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
 
                 everConnected = true;
                 delay = _options.ReconnectMinDelay;
-                LogConnected(_logger, Redact(_options.Uri), _bindings.Count);
+                LogConnected(_logger, Redact(_options.Uri), restored);
                 StateChanged?.Invoke(BackendState.Connected);
 
                 var reason = await lost.Task.WaitAsync(stopping);
@@ -178,6 +197,13 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
         }
     }
 
+    // RabbitMQ refused an operation on one queue or exchange (access, not found, locked, precondition); the link is fine.
+    private static bool IsChannelError(OperationInterruptedException ex) => ex.ShutdownReason?.ReplyCode is 403 or 404 or 405 or 406;
+
+    // The connection went away under an operation, rather than RabbitMQ refusing it.
+    private static bool IsConnectionLoss(Exception ex) =>
+        ex is AlreadyClosedException or IOException or ObjectDisposedException || (ex is OperationInterruptedException interrupted && !IsChannelError(interrupted));
+
     private static TimeSpan Jitter(TimeSpan delay) => delay * (0.8 + (Random.Shared.NextDouble() * 0.4));
 
     /// <inheritdoc/>
@@ -185,7 +211,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
     {
         var connection = CurrentConnection();
         var (exchange, routingKey) = await ResolvePublishTargetAsync(connection, destination, cancellationToken);
-        var properties = AmqpMessageMapper.ToAmqp(message);
+        var properties = AmqpMessageMapper.ToAmqp(message, _options.TemporaryQueuePrefix);
         var slot = await _publishers.Reader.ReadAsync(cancellationToken);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.PublishTimeout);
@@ -326,7 +352,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
 
             await action(_topologyChannel);
         }
-        catch (Exception ex) when (ex is AlreadyClosedException or IOException)
+        catch (Exception ex) when (IsConnectionLoss(ex))
         {
             throw new BackendUnavailableException("backend unavailable: the connection to RabbitMQ was lost", ex);
         }
@@ -352,6 +378,10 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
             {
                 _bindings.TryRemove(binding, out _);
                 throw new DestinationException($"RabbitMQ refused the subscription to '{destination}': {ex.ShutdownReason.ReplyText}");
+            }
+            catch (Exception ex) when (IsConnectionLoss(ex))
+            {
+                // The link went down meanwhile: like a subscription made while disconnected, it is attached on reconnect.
             }
         }
 
