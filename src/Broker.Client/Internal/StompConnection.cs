@@ -209,12 +209,14 @@ internal sealed class StompConnection : IAsyncDisposable
                 Volatile.Write(ref _lastReceived, Environment.TickCount64);
             }
 
+            var parsed = false;
             try
             {
                 while (_parser.TryParse(ref buffer, out var frame))
                 {
                     if (!frame.IsHeartBeat)
                     {
+                        parsed = true;
                         return new IncomingFrame(frame.Command, frame.Headers.ToList(), frame.Body.ToArray());
                     }
                 }
@@ -226,7 +228,16 @@ internal sealed class StompConnection : IAsyncDisposable
             }
             finally
             {
-                input.AdvanceTo(buffer.Start, buffer.End);
+                // After a frame, more may already be buffered: mark nothing beyond it examined, or the next read would
+                // wait for new bytes (a heart-beat, seconds later) before handing out the frames already here.
+                if (parsed)
+                {
+                    input.AdvanceTo(buffer.Start);
+                }
+                else
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
             }
         }
     }

@@ -46,6 +46,38 @@ public abstract class ListenerOptions
 
     /// <summary>Heart-beating on this listener.</summary>
     public HeartBeatOptions HeartBeat { get; set; } = new();
+
+    /// <summary>TLS for this listener (off unless a certificate is given).</summary>
+    public TlsOptions Tls { get; set; } = new();
+}
+
+/// <summary>
+/// A listener's TLS certificate: a PEM certificate and key (<see cref="CertificatePath"/> + <see cref="KeyPath"/>), a
+/// PKCS#12 file (<see cref="CertificatePath"/> ending in .pfx/.p12, with <see cref="Password"/>), or a certificate
+/// store entry (<see cref="StoreName"/> + <see cref="Thumbprint"/>).
+/// </summary>
+public sealed class TlsOptions
+{
+    /// <summary>PEM certificate, or PKCS#12 (.pfx/.p12) file.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>PEM private key (with a PEM certificate).</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>Password of the PKCS#12 file or of an encrypted PEM key.</summary>
+    public string? Password { get; set; }
+
+    /// <summary>Certificate store name, such as "My".</summary>
+    public string? StoreName { get; set; }
+
+    /// <summary>Certificate store location: CurrentUser or LocalMachine.</summary>
+    public System.Security.Cryptography.X509Certificates.StoreLocation StoreLocation { get; set; } = System.Security.Cryptography.X509Certificates.StoreLocation.CurrentUser;
+
+    /// <summary>Thumbprint of the certificate in the store.</summary>
+    public string? Thumbprint { get; set; }
+
+    /// <summary>Whether TLS is on for the listener.</summary>
+    public bool Enabled => CertificatePath is not null || Thumbprint is not null;
 }
 
 /// <summary>STOMP over TCP (default port 61613, as RabbitMQ's STOMP plugin).</summary>
@@ -122,6 +154,36 @@ public sealed class FrameLimitOptions
     [Range(64, int.MaxValue)]
     public int MaxHeaderLineBytes { get; set; } = 8 * 1024;
 
+    /// <summary>A connection that has not sent CONNECT within this time is closed.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Most connections at once; 0 for no limit.</summary>
+    [Range(0, int.MaxValue)]
+    public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>Most connections at once from one remote address; 0 for no limit.</summary>
+    [Range(0, int.MaxValue)]
+    public int MaxConnectionsPerAddress { get; set; } = 1_000;
+
+    /// <summary>Most subscriptions per connection.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxSubscriptionsPerConnection { get; set; } = 1_000;
+
+    /// <summary>Most open transactions per connection.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxTransactionsPerConnection { get; set; } = 100;
+
+    /// <summary>Most frames inside one transaction.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxFramesPerTransaction { get; set; } = 10_000;
+
+    /// <summary>Most unacknowledged messages per connection, over all its subscriptions.</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxUnackedPerConnection { get; set; } = 10_000;
+
+    /// <summary>Per-connection rate limit (token bucket); off by default.</summary>
+    public RateLimitOptions RateLimit { get; set; } = new();
+
     internal StompParserLimits Connected => new()
     {
         MaxFrameBytes = MaxFrameBytes,
@@ -137,6 +199,31 @@ public sealed class FrameLimitOptions
         MaxHeaders = MaxHeaders,
         MaxHeaderLineBytes = Math.Min(MaxHeaderLineBytes, MaxFrameBytesBeforeConnect),
     };
+}
+
+/// <summary>What a connection that sends faster than its rate limit gets.</summary>
+public enum RateLimitAction
+{
+    /// <summary>ERROR "rate limit exceeded", then close.</summary>
+    Disconnect,
+
+    /// <summary>Its frames are read more slowly, at the allowed rate.</summary>
+    Throttle,
+}
+
+/// <summary>A token bucket per connection: sustained rates, with bursts of up to one second's worth.</summary>
+public sealed class RateLimitOptions
+{
+    /// <summary>Frames per second; 0 for no limit.</summary>
+    [Range(0, int.MaxValue)]
+    public int FramesPerSecond { get; set; }
+
+    /// <summary>Bytes per second; 0 for no limit.</summary>
+    [Range(0, long.MaxValue)]
+    public long BytesPerSecond { get; set; }
+
+    /// <summary>What a breach gets.</summary>
+    public RateLimitAction OnBreach { get; set; } = RateLimitAction.Disconnect;
 }
 
 /// <summary>What happens to topic messages for a connection whose outbound buffer is full.</summary>
