@@ -279,14 +279,20 @@ public sealed partial class StompClient : IAsyncDisposable
         await connection.SendAsync(command, headers, default, waitForReceipt: true, cancellationToken);
     }
 
-    internal async ValueTask SettleAsync(StompMessage message, bool ack, bool requeue, string? transaction, CancellationToken cancellationToken)
+    /// <returns>Whether an ACK or NACK was sent.</returns>
+    internal async ValueTask<bool> SettleAsync(StompMessage message, bool ack, bool requeue, string? transaction, CancellationToken cancellationToken)
     {
         var connection = await GetConnectionAsync(cancellationToken);
         if (connection.Epoch != message.ConnectionEpoch)
         {
             // The message came on a connection since lost: the broker has already taken it back to redeliver it.
             LogStaleSettlement(_logger, message.MessageId);
-            return;
+            return false;
+        }
+
+        if (!message.TryMarkSettled())
+        {
+            return false; // settled already (by a handler, say): a second ACK would be an unknown ack id to the broker
         }
 
         List<KeyValuePair<string, string>> headers = connection.Version == StompVersion.V1_2
@@ -302,7 +308,27 @@ public sealed partial class StompClient : IAsyncDisposable
             headers.Add(new("transaction", transaction));
         }
 
-        await connection.SendAsync(ack ? StompCommand.Ack : StompCommand.Nack, headers, default, waitForReceipt: false, cancellationToken);
+        // Only while the subscription is live, checked in line with the UNSUBSCRIBE (which the broker answers by taking
+        // back every unsettled message, so an ACK after it would be an unknown ack id and cost the connection).
+        var subscriptionId = message.SubscriptionId;
+        bool sent;
+        try
+        {
+            sent = await connection.SendAsync(
+                ack ? StompCommand.Ack : StompCommand.Nack, headers, default, waitForReceipt: false, () => _subscriptions.ContainsKey(subscriptionId), cancellationToken);
+        }
+        catch
+        {
+            message.ClearSettled();
+            throw;
+        }
+
+        if (!sent)
+        {
+            LogStaleSettlement(_logger, message.MessageId);
+        }
+
+        return sent;
     }
 
     internal async ValueTask UnsubscribeAsync(StompSubscription subscription)
@@ -365,15 +391,17 @@ public sealed partial class StompClient : IAsyncDisposable
         }
 
         _connection = null;
-        await connection.DisposeAsync();
-        LogConnectionLost(_logger, Options.Uri, reason?.Message ?? "closed by the broker");
         lock (_stateGate)
         {
+            // First, so operations from now on wait for the next connection instead of spinning on this dead one.
             if (_connected.Task.IsCompleted)
             {
                 _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
+
+        await connection.DisposeAsync();
+        LogConnectionLost(_logger, Options.Uri, reason?.Message ?? "closed by the broker");
 
         if (!Options.Reconnect.Enabled)
         {
@@ -399,8 +427,9 @@ public sealed partial class StompClient : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is StompConnectionException or StompErrorException or TimeoutException or IOException)
+            catch (Exception ex)
             {
+                // Any failed try counts, whatever failed: the broker, the network, or a credential provider that threw.
                 LogReconnectFailed(_logger, Options.Uri, attempt, ex.Message);
                 if (Options.Reconnect.MaxAttempts > 0 && attempt >= Options.Reconnect.MaxAttempts)
                 {
@@ -483,10 +512,15 @@ public sealed partial class StompClient : IAsyncDisposable
         {
             await foreach (var message in subscription.ReadAllAsync(token))
             {
+                if (subscription.IsDisposed)
+                {
+                    break; // what is still buffered goes back to the broker with the UNSUBSCRIBE
+                }
+
                 try
                 {
                     await handler(message, token);
-                    if (subscription.Options.AckMode != StompAckMode.Auto)
+                    if (subscription.Options.AckMode != StompAckMode.Auto && !message.IsSettled)
                     {
                         await message.AckAsync(token);
                     }
@@ -494,7 +528,7 @@ public sealed partial class StompClient : IAsyncDisposable
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     LogHandlerFailed(_logger, subscription.Destination, ex);
-                    if (subscription.Options.AckMode != StompAckMode.Auto)
+                    if (subscription.Options.AckMode != StompAckMode.Auto && !message.IsSettled)
                     {
                         await message.NackAsync(requeue: true, token);
                     }

@@ -8,6 +8,7 @@ public sealed class StompMessage
 {
     private readonly StompClient _client;
     private readonly long _connectionEpoch;
+    private int _settled;
 
     internal StompMessage(StompClient client, long connectionEpoch, IReadOnlyList<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body)
     {
@@ -52,6 +53,15 @@ public sealed class StompMessage
 
     internal long ConnectionEpoch => _connectionEpoch;
 
+    /// <summary>Whether an ACK or NACK for this message went out (a second one would draw an ERROR from the broker).</summary>
+    internal bool IsSettled => Volatile.Read(ref _settled) != 0;
+
+    /// <summary>Claims the one settlement of this message; false when it was settled already.</summary>
+    internal bool TryMarkSettled() => Interlocked.Exchange(ref _settled, 1) == 0;
+
+    /// <summary>Gives the settlement back (it was not sent, or its transaction was aborted).</summary>
+    internal void ClearSettled() => Volatile.Write(ref _settled, 0);
+
     /// <summary>The first value of a header, or null.</summary>
     public string? GetHeader(string name)
     {
@@ -69,11 +79,14 @@ public sealed class StompMessage
     /// <summary>The body deserialized from JSON.</summary>
     public T? GetJson<T>() => JsonSerializer.Deserialize<T>(Body.Span, _client.Options.JsonOptions);
 
-    /// <summary>ACK (client and client-individual subscriptions). A message from a connection since lost needs no ACK: the broker redelivers it.</summary>
-    public ValueTask AckAsync(CancellationToken cancellationToken = default) => _client.SettleAsync(this, ack: true, requeue: true, transaction: null, cancellationToken);
+    /// <summary>
+    /// ACK (client and client-individual subscriptions). A message is settled once: a second ACK or NACK does nothing. A
+    /// message from a connection since lost, or of a subscription since disposed, needs no ACK: the broker redelivers it.
+    /// </summary>
+    public async ValueTask AckAsync(CancellationToken cancellationToken = default) => await _client.SettleAsync(this, ack: true, requeue: true, transaction: null, cancellationToken);
 
     /// <summary>NACK: refuse the message; with <paramref name="requeue"/> false the broker drops it rather than redelivering it.</summary>
-    public ValueTask NackAsync(bool requeue = true, CancellationToken cancellationToken = default) => _client.SettleAsync(this, ack: false, requeue, transaction: null, cancellationToken);
+    public async ValueTask NackAsync(bool requeue = true, CancellationToken cancellationToken = default) => await _client.SettleAsync(this, ack: false, requeue, transaction: null, cancellationToken);
 
     /// <inheritdoc/>
     public override string ToString() => $"MESSAGE {Destination} ({Body.Length} bytes)";

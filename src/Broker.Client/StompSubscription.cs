@@ -40,6 +40,8 @@ public sealed class StompSubscription : IAsyncEnumerable<StompMessage>, IAsyncDi
 
     internal Task? HandlerTask { get; set; }
 
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     /// <summary>Reads messages until the subscription is disposed or the client closes.</summary>
     public async IAsyncEnumerable<StompMessage> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -64,8 +66,10 @@ public sealed class StompSubscription : IAsyncEnumerable<StompMessage>, IAsyncDi
             return;
         }
 
-        await _client.UnsubscribeAsync(this);
+        // Ends the stream first: a reader waiting for room in a full buffer gives up that message, and goes on to read
+        // the UNSUBSCRIBE's receipt (the broker takes back whatever was not acknowledged).
         Complete();
+        await _client.UnsubscribeAsync(this);
         if (HandlerTask is { } handler)
         {
             await handler.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

@@ -7,6 +7,7 @@ namespace Broker.Client;
 public sealed class StompTransaction : IAsyncDisposable
 {
     private readonly StompClient _client;
+    private readonly List<StompMessage> _settled = [];
     private bool _finished;
 
     internal StompTransaction(StompClient client, string id)
@@ -26,18 +27,18 @@ public sealed class StompTransaction : IAsyncDisposable
     public ValueTask SendAsync(string destination, string body, StompSendOptions? options = null, CancellationToken cancellationToken = default) =>
         _client.SendCoreAsync(destination, System.Text.Encoding.UTF8.GetBytes(body), StompClient.WithTextContentType(options), Id, cancellationToken);
 
-    /// <summary>ACK a message as part of the transaction.</summary>
+    /// <summary>ACK a message as part of the transaction (if the transaction is aborted, the message can be settled again).</summary>
     public ValueTask AckAsync(StompMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return _client.SettleAsync(message, ack: true, requeue: true, Id, cancellationToken);
+        return SettleAsync(message, ack: true, requeue: true, cancellationToken);
     }
 
-    /// <summary>NACK a message as part of the transaction.</summary>
+    /// <summary>NACK a message as part of the transaction (if the transaction is aborted, the message can be settled again).</summary>
     public ValueTask NackAsync(StompMessage message, bool requeue = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return _client.SettleAsync(message, ack: false, requeue, Id, cancellationToken);
+        return SettleAsync(message, ack: false, requeue, cancellationToken);
     }
 
     /// <summary>COMMIT, and wait for the broker's RECEIPT.</summary>
@@ -52,6 +53,32 @@ public sealed class StompTransaction : IAsyncDisposable
     {
         _finished = true;
         await _client.SendControlAsync(Stomp.StompCommand.Abort, [new("transaction", Id)], cancellationToken);
+        ReleaseSettlements();
+    }
+
+    private async ValueTask SettleAsync(StompMessage message, bool ack, bool requeue, CancellationToken cancellationToken)
+    {
+        if (await _client.SettleAsync(message, ack, requeue, Id, cancellationToken))
+        {
+            lock (_settled)
+            {
+                _settled.Add(message);
+            }
+        }
+    }
+
+    // The broker discarded the transaction's ACKs and NACKs: their messages are unsettled again.
+    private void ReleaseSettlements()
+    {
+        lock (_settled)
+        {
+            foreach (var message in _settled)
+            {
+                message.ClearSettled();
+            }
+
+            _settled.Clear();
+        }
     }
 
     /// <summary>Aborts the transaction unless it was committed or aborted.</summary>
@@ -66,6 +93,7 @@ public sealed class StompTransaction : IAsyncDisposable
             catch (Exception ex) when (ex is StompConnectionException or StompErrorException or ObjectDisposedException)
             {
                 // The connection is gone, and the broker discards uncommitted transactions with it.
+                ReleaseSettlements();
             }
         }
     }

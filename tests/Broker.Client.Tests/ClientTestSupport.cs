@@ -46,6 +46,21 @@ public static class Clients
         server.GetService<InMemoryBackend>().GetQueueDepth(Unique.QueueName(destination));
 }
 
+/// <summary>Broker users for tests.</summary>
+public static class Credentials
+{
+    /// <summary>
+    /// The setting that makes <paramref name="login"/> a broker user with <paramref name="password"/>: a PBKDF2 hash
+    /// in the broker's self-describing format, with few iterations so tests stay fast.
+    /// </summary>
+    public static string User(string login, string password)
+    {
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var hash = Rfc2898DeriveBytes.Pbkdf2(password, salt, 1000, HashAlgorithmName.SHA256, 32);
+        return $"Broker:Security:Users:{login}:PasswordHash=pbkdf2-sha256$1000${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}";
+    }
+}
+
 public static class SubscriptionExtensions
 {
     /// <summary>The next message, failing the test when none comes before the deadline.</summary>
@@ -255,13 +270,21 @@ public sealed class TlsProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly int _targetPort;
+    private readonly bool _rewriteHost;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentBag<IDisposable> _open = [];
     private readonly Task _accepting;
 
-    public TlsProxy(int targetPort)
+    /// <param name="targetPort">The broker port to forward to.</param>
+    /// <param name="rewriteHost">
+    /// Rewrite the port in the Host header of the first HTTP request to the target's, as a reverse proxy that passes the
+    /// upstream host does: the broker maps its WebSocket endpoint with RequireHost("*:port"), which matches the Host
+    /// header, so a Host naming the proxy's port gets a 404.
+    /// </param>
+    public TlsProxy(int targetPort, bool rewriteHost = false)
     {
         _targetPort = targetPort;
+        _rewriteHost = rewriteHost;
         Certificate = CreateCertificate();
         _listener.Start();
         _accepting = AcceptAsync();
@@ -331,6 +354,11 @@ public sealed class TlsProxy : IAsyncDisposable
             _open.Add(upstream);
             await upstream.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
             var plain = upstream.GetStream();
+            if (_rewriteHost)
+            {
+                await ForwardRequestHeadAsync(tls, plain);
+            }
+
             await Task.WhenAny(CopyAsync(tls, plain), CopyAsync(plain, tls));
             upstream.Dispose();
             await tls.DisposeAsync();
@@ -339,6 +367,24 @@ public sealed class TlsProxy : IAsyncDisposable
         {
             client.Dispose();
         }
+    }
+
+    private async Task ForwardRequestHeadAsync(Stream from, Stream to)
+    {
+        var head = new List<byte>();
+        var one = new byte[1];
+        while (!(head.Count >= 4 && head[^4] == '\r' && head[^3] == '\n' && head[^2] == '\r' && head[^1] == '\n'))
+        {
+            if (await from.ReadAsync(one, _stop.Token) == 0)
+            {
+                return;
+            }
+
+            head.Add(one[0]);
+        }
+
+        var text = Encoding.ASCII.GetString([.. head]).Replace($"Host: 127.0.0.1:{Port}", $"Host: 127.0.0.1:{_targetPort}", StringComparison.OrdinalIgnoreCase);
+        await to.WriteAsync(Encoding.ASCII.GetBytes(text), _stop.Token);
     }
 
     private async Task CopyAsync(Stream from, Stream to)

@@ -3,7 +3,7 @@ using Broker.Tests.Infrastructure;
 
 namespace Broker.Client.Tests;
 
-/// <summary>A broker that sends and wants a heart-beat every 200 ms (and closes a client silent for 400 ms).</summary>
+/// <summary>A broker that can send and wants a heart-beat every 200 ms, and closes a client silent for 600 ms.</summary>
 public sealed class FastHeartBeatBroker : IAsyncLifetime
 {
     public BrokerServer Server { get; private set; } = null!;
@@ -12,9 +12,11 @@ public sealed class FastHeartBeatBroker : IAsyncLifetime
         "Broker:Tcp:HeartBeat:SendMs=200",
         "Broker:Tcp:HeartBeat:ReceiveMs=200",
         "Broker:Tcp:HeartBeat:MinMs=100",
+        "Broker:Tcp:HeartBeat:Tolerance=3",
         "Broker:WebSocket:HeartBeat:SendMs=200",
         "Broker:WebSocket:HeartBeat:ReceiveMs=200",
-        "Broker:WebSocket:HeartBeat:MinMs=100");
+        "Broker:WebSocket:HeartBeat:MinMs=100",
+        "Broker:WebSocket:HeartBeat:Tolerance=3");
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
@@ -22,14 +24,16 @@ public sealed class FastHeartBeatBroker : IAsyncLifetime
 /// <summary>Heart-beats both ways keep an idle connection up; a silent broker is noticed.</summary>
 public sealed class HeartBeatTests(FastHeartBeatBroker broker) : IClassFixture<FastHeartBeatBroker>
 {
-    private static readonly TimeSpan Idle = TimeSpan.FromSeconds(1.5);
+    private static readonly TimeSpan Idle = TimeSpan.FromSeconds(2);
 
     private BrokerServer Server => broker.Server;
 
+    // The client beats every 200 ms (the broker's 600 ms limit allows two misses) and wants one every 500 ms (its own
+    // limit is twice that): small enough that any missed beats drop the connection within the idle period.
     private static StompClientOptions Beating(StompClientOptions options) => options with
     {
         HeartBeatOutgoing = TimeSpan.FromMilliseconds(200),
-        HeartBeatIncoming = TimeSpan.FromMilliseconds(200),
+        HeartBeatIncoming = TimeSpan.FromMilliseconds(500),
     };
 
     [Theory]
@@ -40,7 +44,7 @@ public sealed class HeartBeatTests(FastHeartBeatBroker broker) : IClassFixture<F
         await using var client = await Clients.ConnectAsync(Server, transport, Beating);
         var states = new StateRecorder(client);
 
-        // Idle for several times the broker's 400 ms limit (and the client's own): any missed beat would drop us.
+        // Idle for several times the broker's 600 ms limit and the client's own 1 s one.
         await StaysConnectedAsync(client, states, Idle);
 
         var queue = Unique.Queue("alive");
@@ -52,7 +56,7 @@ public sealed class HeartBeatTests(FastHeartBeatBroker broker) : IClassFixture<F
     [Fact]
     public async Task A_client_notices_a_broker_that_stopped_beating_and_reconnects()
     {
-        // The fake promises a beat every 100 ms (so 200 ms is agreed) and then sends nothing at all.
+        // The fake promises a beat every 100 ms (so 500 ms is agreed) and then sends nothing at all.
         await using var fake = FakeStompServer.Answering(heartBeat: "100,0");
         await using var client = await StompClient.ConnectAsync(Beating(Clients.Options(fake.Uri)));
         var states = new StateRecorder(client);
@@ -60,7 +64,7 @@ public sealed class HeartBeatTests(FastHeartBeatBroker broker) : IClassFixture<F
 
         await states.WaitForAsync(StompConnectionState.Connected, StompConnectionState.Reconnecting, TimeSpan.FromSeconds(5));
 
-        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(300), $"declared dead after only {clock.Elapsed}");
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), $"declared dead after only {clock.Elapsed}");
         await Wait.UntilAsync(() => fake.Connects.Count >= 2, Clients.Deadline, "a reconnect to the fake");
     }
 

@@ -16,14 +16,21 @@ public sealed class ReconnectTests
     [InlineData(Transport.WebSocket)]
     public async Task After_a_broker_restart_subscriptions_come_back_with_fresh_credentials(Transport transport)
     {
-        var first = await BrokerServer.StartAsync();
+        // The password is rotated during the outage: the restarted broker only admits the new one, so the client gets
+        // back in only if it asks the credential provider again.
+        var first = await BrokerServer.StartAsync(Credentials.User("app", "password-1"));
         BrokerServer? second = null;
         try
         {
             var credentialCalls = 0;
+            var password = "password-1";
             await using var client = await StompClient.ConnectAsync(Clients.Options(first, transport) with
             {
-                CredentialProvider = _ => ValueTask.FromResult(new StompCredentials("app", $"token-{Interlocked.Increment(ref credentialCalls)}")),
+                CredentialProvider = _ =>
+                {
+                    Interlocked.Increment(ref credentialCalls);
+                    return ValueTask.FromResult(new StompCredentials("app", Volatile.Read(ref password)));
+                },
             });
             var states = new StateRecorder(client);
             var firstSession = client.SessionId;
@@ -42,7 +49,8 @@ public sealed class ReconnectTests
             // A receipted send made during the outage waits for the connection (or fails): it is never lost silently.
             var during = client.SendAsync(queue, "during", Clients.Receipted).AsTask();
 
-            second = await BrokerServer.StartAsync($"Broker:Tcp:Port={first.TcpPort}", $"Broker:WebSocket:Port={first.WebSocketPort}");
+            Volatile.Write(ref password, "password-2");
+            second = await BrokerServer.StartAsync(Credentials.User("app", "password-2"), $"Broker:Tcp:Port={first.TcpPort}", $"Broker:WebSocket:Port={first.WebSocketPort}");
             Assert.Equal(first.TcpPort, second.TcpPort);
             await states.WaitForAsync(StompConnectionState.Reconnecting, StompConnectionState.Connected, TimeSpan.FromSeconds(20));
             Assert.Equal(StompConnectionState.Connected, client.State);
@@ -77,6 +85,10 @@ public sealed class ReconnectTests
             Assert.Equal("after-topic", (await topicSubscription.NextAsync()).BodyText);
             Assert.Equal(0, second.QueueDepth(queue));
             Assert.Equal(StompConnectionState.Connected, client.State);
+
+            // The old password no longer works: the broker checked what the provider gave.
+            var refused = await Assert.ThrowsAsync<StompErrorException>(() => StompClient.ConnectAsync(Clients.Options(second, transport) with { Login = "app", Passcode = "password-1" }));
+            Assert.Equal("access refused: bad login or passcode", refused.Message);
         }
         finally
         {
@@ -193,5 +205,27 @@ public sealed class ReconnectTests
         fake.DropAll();
 
         await Assert.ThrowsAsync<StompConnectionException>(() => sending.WaitAsync(Clients.Deadline));
+    }
+
+    [Fact]
+    public async Task Reconnect_keeps_trying_through_attempts_that_fail_in_any_way()
+    {
+        // Attempt 1: the "broker" answers HTTP; attempt 2: the credential provider throws; attempt 3 gets in.
+        await using var fake = new FakeStompServer(n => n == 2 ? "HTTP/1.1 502 Bad Gateway\r\n\r\n" : Connected);
+        var credentialCalls = 0;
+        await using var client = await StompClient.ConnectAsync(Clients.Options(fake.Uri) with
+        {
+            CredentialProvider = _ => Interlocked.Increment(ref credentialCalls) == 3
+                ? throw new HttpRequestException("token service unavailable")
+                : ValueTask.FromResult(new StompCredentials("app", "token")),
+        });
+        var states = new StateRecorder(client);
+
+        fake.DropAll();
+
+        await states.WaitForAsync(StompConnectionState.Reconnecting, StompConnectionState.Connected);
+        Assert.Equal(4, credentialCalls);
+        Assert.Equal(3, fake.Connects.Count);
+        await client.SendAsync(Unique.Queue(), "works", Clients.Receipted);
     }
 }

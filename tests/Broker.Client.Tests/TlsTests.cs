@@ -26,7 +26,7 @@ public sealed class TlsTests(BrokerFixture broker) : IClassFixture<BrokerFixture
     [Fact]
     public async Task Stomp_over_secure_websocket_sends_and_receives()
     {
-        await using var proxy = new TlsProxy(Server.WebSocketPort);
+        await using var proxy = new TlsProxy(Server.WebSocketPort, rewriteHost: true);
         await using var client = await StompClient.ConnectAsync(Clients.Options(new Uri($"wss://127.0.0.1:{proxy.Port}/ws")) with { RemoteCertificateValidation = proxy.Validation });
 
         await AssertRoundTripAsync(client);

@@ -67,27 +67,25 @@ internal sealed class StreamClientTransport(Stream stream) : ClientTransport
         await stream.FlushAsync(cancellationToken);
     }
 
-    public override async ValueTask DisposeAsync()
-    {
-        await _input.CompleteAsync();
-        await stream.DisposeAsync();
-    }
+    // Aborts a pending read; the connection's reader, the only one using Input, completes it as it ends.
+    public override ValueTask DisposeAsync() => stream.DisposeAsync();
 }
 
 internal sealed class WebSocketClientTransport : ClientTransport
 {
     private readonly ClientWebSocket _socket;
-    private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: 64L * 1024 * 1024, resumeWriterThreshold: 32L * 1024 * 1024, useSynchronizationContext: false));
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _receiving;
+    private readonly PipeReader _input;
 
     private WebSocketClientTransport(ClientWebSocket socket)
     {
         _socket = socket;
-        _receiving = ReceiveAsync();
+        // The socket is read only when the parser asks for more, as over TCP: when a subscriber's buffer is full and the
+        // reader waits, nothing more is read, and the broker's flow control holds the rest. (A pump into a Pipe would
+        // read ahead into memory up to the Pipe's pause threshold instead.)
+        _input = PipeReader.Create(new ReceiveStream(socket), new StreamPipeReaderOptions(leaveOpen: true));
     }
 
-    public override PipeReader Input => _pipe.Reader;
+    public override PipeReader Input => _input;
 
     public static async Task<ClientTransport> OpenAsync(StompClientOptions options, CancellationToken cancellationToken)
     {
@@ -138,40 +136,53 @@ internal sealed class WebSocketClientTransport : ClientTransport
         {
         }
 
-        await _stop.CancelAsync();
-        await _receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // Aborts a pending read; the connection's reader, the only one using Input, completes it as it ends.
         _socket.Dispose();
-        _stop.Dispose();
     }
 
-    private async Task ReceiveAsync()
+    /// <summary>The payload of the WebSocket's messages, one after another, as a read-only stream that ends at the close.</summary>
+    private sealed class ReceiveStream(WebSocket socket) : Stream
     {
-        await Task.Yield();
-        var writer = _pipe.Writer;
-        try
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             while (true)
             {
-                var memory = writer.GetMemory(16 * 1024);
-                var result = await _socket.ReceiveAsync(memory, _stop.Token);
+                var result = await socket.ReceiveAsync(buffer, cancellationToken);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    break;
+                    return 0;
                 }
 
-                writer.Advance(result.Count);
-                if ((await writer.FlushAsync(_stop.Token)).IsCompleted)
+                if (result.Count > 0 || buffer.IsEmpty)
                 {
-                    break;
+                    return result.Count; // an empty message is not the end of the stream: read on
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Flush()
         {
-        }
-        finally
-        {
-            await writer.CompleteAsync();
         }
     }
 }

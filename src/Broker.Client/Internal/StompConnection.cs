@@ -32,6 +32,7 @@ internal sealed class StompConnection : IAsyncDisposable
     private long _receiptSequence;
     private long _lastReceived = Environment.TickCount64;
     private long _lastSent = Environment.TickCount64;
+    private int _delivering;
     private NegotiatedHeartBeat _heartBeat;
     private StompErrorException? _error;
 
@@ -80,6 +81,12 @@ internal sealed class StompConnection : IAsyncDisposable
             await DisposeQuietlyAsync(transport);
             throw new StompConnectionException($"cannot connect to {options.Uri}: {ex.Message}", ex);
         }
+        catch (StompProtocolException ex)
+        {
+            // Not STOMP (an HTTP server, a proxy's error page): the broker cannot be reached at this address.
+            await DisposeQuietlyAsync(transport);
+            throw new StompConnectionException($"{options.Uri} did not answer in STOMP: {ex.Message}", ex);
+        }
         catch
         {
             await DisposeQuietlyAsync(transport);
@@ -106,7 +113,7 @@ internal sealed class StompConnection : IAsyncDisposable
             headers.Add(new("passcode", credentials.Passcode));
         }
 
-        await WriteFrameAsync(StompCommand.Connect, headers, default, cancellationToken);
+        await WriteFrameAsync(StompCommand.Connect, headers, default, stillWanted: null, cancellationToken);
         var first = await ReadFrameAsync(cancellationToken)
             ?? throw new StompConnectionException($"{_options.Uri} closed the connection before CONNECTED");
         if (first.Command == StompCommand.Error)
@@ -133,7 +140,15 @@ internal sealed class StompConnection : IAsyncDisposable
     }
 
     /// <summary>Writes a frame; with <paramref name="waitForReceipt"/>, completes on the broker's RECEIPT or throws its ERROR.</summary>
-    public async ValueTask SendAsync(StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, bool waitForReceipt, CancellationToken cancellationToken)
+    public async ValueTask SendAsync(StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, bool waitForReceipt, CancellationToken cancellationToken) =>
+        await SendAsync(command, headers, body, waitForReceipt, stillWanted: null, cancellationToken);
+
+    /// <summary>
+    /// Writes a frame unless <paramref name="stillWanted"/>, asked while holding the write lock (so in order with every
+    /// other frame), says no; returns whether it was written.
+    /// </summary>
+    public async ValueTask<bool> SendAsync(
+        StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, bool waitForReceipt, Func<bool>? stillWanted, CancellationToken cancellationToken)
     {
         TaskCompletionSource? receipt = null;
         string? receiptId = null;
@@ -147,11 +162,17 @@ internal sealed class StompConnection : IAsyncDisposable
 
         try
         {
-            await WriteFrameAsync(command, headers, body, cancellationToken);
+            if (!await WriteFrameAsync(command, headers, body, stillWanted, cancellationToken))
+            {
+                return false;
+            }
+
             if (receipt is not null)
             {
                 await receipt.Task.WaitAsync(_options.ReceiptTimeout, cancellationToken);
             }
+
+            return true;
         }
         catch (TimeoutException)
         {
@@ -170,7 +191,8 @@ internal sealed class StompConnection : IAsyncDisposable
         }
     }
 
-    private async ValueTask WriteFrameAsync(StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    private async ValueTask<bool> WriteFrameAsync(
+        StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, Func<bool>? stillWanted, CancellationToken cancellationToken)
     {
         if (!IsOpen)
         {
@@ -180,6 +202,11 @@ internal sealed class StompConnection : IAsyncDisposable
         await _writeLock.WaitAsync(cancellationToken);
         try
         {
+            if (stillWanted is not null && !stillWanted())
+            {
+                return false;
+            }
+
             _buffer.ResetWrittenCount();
             StompWriter.WriteCommand(_buffer, command);
             foreach (var (name, value) in headers)
@@ -190,6 +217,7 @@ internal sealed class StompConnection : IAsyncDisposable
             StompWriter.WriteBody(_buffer, command, body.Span);
             await _transport.SendAsync(_buffer.WrittenMemory, cancellationToken);
             Volatile.Write(ref _lastSent, Environment.TickCount64);
+            return true;
         }
         finally
         {
@@ -252,7 +280,12 @@ internal sealed class StompConnection : IAsyncDisposable
                 switch (frame.Command)
                 {
                     case StompCommand.Message:
+                        // Waiting here for room in a subscriber's buffer is back-pressure, not a silent broker: the
+                        // heart-beat check leaves it alone, and the broker's silence is counted again from now on.
+                        Volatile.Write(ref _delivering, 1);
                         await _onMessage(frame, _closing.Token);
+                        Volatile.Write(ref _lastReceived, Environment.TickCount64);
+                        Volatile.Write(ref _delivering, 0);
                         break;
                     case StompCommand.Receipt when frame["receipt-id"] is { } id && _receipts.TryRemove(id, out var waiting):
                         waiting.TrySetResult();
@@ -273,12 +306,13 @@ internal sealed class StompConnection : IAsyncDisposable
         catch (OperationCanceledException) when (_closing.IsCancellationRequested)
         {
         }
-        catch (Exception ex) when (ex is IOException or StompProtocolException or System.Net.WebSockets.WebSocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or StompProtocolException or System.Net.WebSockets.WebSocketException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
             reason ??= ex;
         }
         finally
         {
+            await _transport.Input.CompleteAsync();
             var lost = reason is null ? new StompConnectionException("the connection was closed") : new StompConnectionException($"the connection was lost: {reason.Message}", reason);
             foreach (var id in _receipts.Keys)
             {
@@ -303,7 +337,7 @@ internal sealed class StompConnection : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(_closing.Token) && IsOpen)
             {
                 var now = Environment.TickCount64;
-                if (incomingLimit > 0 && now - Volatile.Read(ref _lastReceived) > incomingLimit)
+                if (incomingLimit > 0 && Volatile.Read(ref _delivering) == 0 && now - Volatile.Read(ref _lastReceived) > incomingLimit)
                 {
                     // The broker went silent: treat the connection as lost (the client reconnects).
                     await _transport.DisposeAsync();

@@ -29,6 +29,9 @@ internal static partial class BrokerLog
     [LoggerMessage(15, LogLevel.Error, "Session {SessionId} failed")]
     public static partial void SessionFailed(ILogger logger, string sessionId, Exception exception);
 
+    [LoggerMessage(16, LogLevel.Warning, "Connection from {Remote} refused: {Reason}")]
+    public static partial void ConnectionRefused(ILogger logger, string remote, string reason);
+
     [LoggerMessage(20, LogLevel.Information, "WebSocket upgrade refused from {Remote}: {Reason}")]
     public static partial void UpgradeRefused(ILogger logger, string remote, string reason);
 }

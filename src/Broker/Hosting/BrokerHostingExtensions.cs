@@ -3,7 +3,9 @@ using Broker.Backends.InMemory;
 using Broker.Backends.RabbitMq;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Broker.Configuration;
+using Broker.Diagnostics;
 using Broker.Routing;
+using Broker.Security;
 using Broker.Sessions;
 using Broker.Transports;
 using Microsoft.AspNetCore.Connections;
@@ -31,6 +33,19 @@ public static class BrokerHostingExtensions
             .Validate(
                 o => o.Backend != BackendKind.RabbitMq || Uri.TryCreate(o.RabbitMq.Uri, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps",
                 "Broker:RabbitMq:Uri must be an amqp:// or amqps:// URI, such as amqp://guest:guest@localhost:5672/.")
+            .Validate(
+                o => new Authenticator(Options.Create(o)).AnyProvider,
+                "No authentication provider: the broker listens beyond loopback (Broker:BindAddress), where anonymous access is off unless "
+                + "Broker:Security:Anonymous=true. Configure Broker:Security:Users or Broker:Security:Jwt, or allow anonymous explicitly.")
+            .Validate(
+                o => o.Security.Users.Values.All(u => PasswordHasher.IsWellFormed(u.PasswordHash)),
+                "Broker:Security:Users: every user needs a PasswordHash made by `dotnet run --project src/Broker -- hash-password`.")
+            .Validate(
+                o => !o.Security.Jwt.Enabled || o.Security.Jwt.SymmetricKeys.Count + o.Security.Jwt.PublicKeys.Count > 0,
+                "Broker:Security:Jwt is enabled but has no SymmetricKeys or PublicKeys to check signatures with.")
+            .Validate(
+                o => o.Security.VirtualHosts.Contains(o.Security.DefaultVirtualHost),
+                "Broker:Security:DefaultVirtualHost must be one of Broker:Security:VirtualHosts.")
             .ValidateOnStart();
 
         builder.Services.AddSingleton(TimeProvider.System);
@@ -46,6 +61,20 @@ public static class BrokerHostingExtensions
             builder.Services.AddSingleton<IMessageBackend>(sp => sp.GetRequiredService<InMemoryBackend>());
         }
 
+        builder.Services.AddMetrics();
+        builder.Services.AddSingleton<BrokerMetrics>();
+        builder.Services.AddSingleton<Authenticator>();
+        builder.Services.AddSingleton<DestinationAuthorizer>();
+        builder.Services.AddSingleton<VirtualHosts>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<VirtualHosts>());
+        builder.Services.AddSingleton(sp => new SessionContext(
+            sp.GetRequiredService<IOptions<BrokerOptions>>().Value,
+            sp.GetRequiredService<VirtualHosts>(),
+            sp.GetRequiredService<SessionRegistry>(),
+            sp.GetRequiredService<Authenticator>(),
+            sp.GetRequiredService<DestinationAuthorizer>(),
+            sp.GetRequiredService<BrokerMetrics>(),
+            sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHealthChecks()
             .AddCheck<BackendHealthCheck>("backend", tags: ["ready"]);
         builder.Services.AddSingleton<SessionRegistry>();
@@ -61,12 +90,27 @@ public static class BrokerHostingExtensions
             var address = ParseBindAddress(options.BindAddress) ?? IPAddress.Loopback;
             if (options.Tcp.Port != 0)
             {
-                kestrel.Listen(address, options.Tcp.Port, listen => listen.UseConnectionHandler<TcpConnectionHandler>());
+                kestrel.Listen(address, options.Tcp.Port, listen =>
+                {
+                    // TLS terminates in Kestrel's connection pipeline, before the STOMP handler sees a byte.
+                    if (options.Tcp.Tls.Enabled)
+                    {
+                        listen.UseHttps(TlsCertificates.Load(options.Tcp.Tls, "Broker:Tcp:Tls"));
+                    }
+
+                    listen.UseConnectionHandler<TcpConnectionHandler>();
+                });
             }
 
             if (options.WebSocket.Port != 0)
             {
-                kestrel.Listen(address, options.WebSocket.Port);
+                kestrel.Listen(address, options.WebSocket.Port, listen =>
+                {
+                    if (options.WebSocket.Tls.Enabled)
+                    {
+                        listen.UseHttps(TlsCertificates.Load(options.WebSocket.Tls, "Broker:WebSocket:Tls"));
+                    }
+                });
             }
         });
 

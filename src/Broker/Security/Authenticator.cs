@@ -90,14 +90,17 @@ public sealed class Authenticator
             return await ValidateTokenAsync(passcode);
         }
 
-        if (string.IsNullOrEmpty(login) && string.IsNullOrEmpty(passcode))
+        // Anonymous admits what no other provider claims: no credentials, or a login that is not a configured user
+        // (clients such as stomp.py send guest/guest by default). A configured user's wrong password never gets here.
+        if (AnonymousAllowed)
         {
-            return AnonymousAllowed
-                ? AuthenticationResult.Success(new BrokerPrincipal("anonymous", [], null, "anonymous"))
-                : AuthenticationResult.Fail("access refused: credentials required (login and passcode, or a bearer token)");
+            // Always named "anonymous": a claimed login proves nothing, so it must not pick up that user's permissions.
+            return AuthenticationResult.Success(new BrokerPrincipal("anonymous", [], null, "anonymous"));
         }
 
-        return AuthenticationResult.Fail(BadCredentials);
+        return string.IsNullOrEmpty(login) && string.IsNullOrEmpty(passcode)
+            ? AuthenticationResult.Fail("access refused: credentials required (login and passcode, or a bearer token)")
+            : AuthenticationResult.Fail(BadCredentials);
     }
 
     /// <summary>Validates a replacement token for a live connection: valid, and for the same user.</summary>

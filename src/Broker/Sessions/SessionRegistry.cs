@@ -8,7 +8,52 @@ internal sealed class SessionRegistry
 {
     private readonly ConcurrentDictionary<StompSession, byte> _sessions = new();
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentDictionary<System.Net.IPAddress, int> _perAddress = new();
+    private int _connections;
     private volatile bool _shuttingDown;
+
+    /// <summary>
+    /// Counts a new connection against the limits (total, per remote address); false with the reason when it is over.
+    /// Every successful call is matched by <see cref="ReleaseConnection"/>.
+    /// </summary>
+    public bool TryAcquireConnection(System.Net.IPAddress? address, Configuration.FrameLimitOptions limits, out string reason)
+    {
+        reason = "";
+        if (limits.MaxConnections > 0 && Interlocked.Increment(ref _connections) > limits.MaxConnections)
+        {
+            Interlocked.Decrement(ref _connections);
+            reason = $"too many connections: the broker accepts at most {limits.MaxConnections}";
+            return false;
+        }
+
+        if (limits.MaxConnections <= 0)
+        {
+            Interlocked.Increment(ref _connections);
+        }
+
+        if (address is not null && limits.MaxConnectionsPerAddress > 0
+            && _perAddress.AddOrUpdate(address, 1, static (_, n) => n + 1) > limits.MaxConnectionsPerAddress)
+        {
+            ReleaseConnection(address);
+            reason = $"too many connections from {address}: at most {limits.MaxConnectionsPerAddress} per address";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Gives back what <see cref="TryAcquireConnection"/> took.</summary>
+    public void ReleaseConnection(System.Net.IPAddress? address)
+    {
+        Interlocked.Decrement(ref _connections);
+        if (address is not null && _perAddress.AddOrUpdate(address, 0, static (_, n) => n - 1) <= 0)
+        {
+            _perAddress.TryRemove(new KeyValuePair<System.Net.IPAddress, int>(address, 0));
+        }
+    }
+
+    /// <summary>Connections counted against the limits.</summary>
+    public int ConnectionCount => Volatile.Read(ref _connections);
 
     public int Count => _sessions.Count;
 

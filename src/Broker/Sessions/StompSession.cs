@@ -6,6 +6,7 @@ using System.Text;
 using Broker.Configuration;
 using Broker.Diagnostics;
 using Broker.Routing;
+using Broker.Security;
 using Broker.Stomp;
 using Broker.Transports;
 using Microsoft.Extensions.Logging;
@@ -25,8 +26,9 @@ internal sealed partial class StompSession : IDisposable
     private readonly StompTransport _transport;
     private readonly ListenerOptions _listener;
     private readonly BrokerOptions _options;
-    private readonly IMessageBackend _backend;
+    private readonly SessionContext _context;
     private readonly SessionRegistry _registry;
+    private readonly RateLimiter? _rateLimiter;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly OutboundQueue _outbound;
@@ -38,6 +40,9 @@ internal sealed partial class StompSession : IDisposable
     private readonly Dictionary<string, string> _temporaryQueues = new(StringComparer.Ordinal);
     private readonly StompHeaderTable _sendHeaders = new();
 
+    private IMessageBackend _backend;
+    private BrokerPrincipal? _principal;
+    private ITimer? _deadline;
     private State _state = State.AwaitingConnect;
     private StompVersion _version = StompVersion.V1_2;
     private NegotiatedHeartBeat _heartBeat;
@@ -50,22 +55,20 @@ internal sealed partial class StompSession : IDisposable
     private long _lastSentTicks;
     private long _droppedMessages;
 
-    public StompSession(
-        StompTransport transport,
-        ListenerOptions listener,
-        BrokerOptions options,
-        IMessageBackend backend,
-        SessionRegistry registry,
-        ILogger logger,
-        TimeProvider time)
+    public StompSession(StompTransport transport, ListenerOptions listener, SessionContext context, ILogger logger)
     {
+        ArgumentNullException.ThrowIfNull(context);
+        var options = context.Options;
+        var time = context.Time;
         _transport = transport;
         _listener = listener;
+        _context = context;
         _options = options;
-        _backend = backend;
-        _registry = registry;
+        _registry = context.Registry;
         _logger = logger;
         _time = time;
+        _backend = context.VirtualHosts.TryGet(context.VirtualHosts.Default, out var backend) ? backend : throw new InvalidOperationException("no default virtual host");
+        _rateLimiter = RateLimiter.Create(options.Limits.RateLimit, time);
         Id = $"session-{s_nodePrefix}-{Interlocked.Increment(ref s_sessionCounter)}";
         _messageIdPrefix = Encoding.ASCII.GetBytes($"{Id}-");
         _outbound = new OutboundQueue(options.Outbound.MaxBufferedBytes);
@@ -96,9 +99,16 @@ internal sealed partial class StompSession : IDisposable
         BrokerLog.ConnectionOpened(_logger, Id, _transport.Name, _transport.RemoteAddress);
         var writer = RunWriterAsync();
         using var heartBeats = new CancellationTokenSource();
+        // CONNECT must arrive in time; the same timer later enforces a token's expiry.
+        _deadline = _time.CreateTimer(
+            static state => ((StompSession)state!).OnDeadline(), this, _options.Limits.ConnectTimeout, Timeout.InfiniteTimeSpan);
         try
         {
             await RunReaderAsync(heartBeats, connectionClosed);
+        }
+        catch (OperationCanceledException) when (connectionClosed.IsCancellationRequested)
+        {
+            // The client went away while a frame was being processed: an ordinary end.
         }
         catch (Exception ex)
         {
@@ -109,7 +119,26 @@ internal sealed partial class StompSession : IDisposable
         finally
         {
             await heartBeats.CancelAsync();
+            if (_deadline is not null)
+            {
+                await _deadline.DisposeAsync();
+            }
+
             await EndAsync(writer);
+        }
+    }
+
+    // Fires at the CONNECT deadline, and later at the token's expiry unless a refresh moved it.
+    private void OnDeadline()
+    {
+        if (_state == State.AwaitingConnect)
+        {
+            _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "connect-timeout"));
+            RequestClose(CloseReason.Policy, "no CONNECT frame in time", $"A connection must send CONNECT within {_options.Limits.ConnectTimeout.TotalSeconds:0.#} s.");
+        }
+        else if (_principal?.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
+        {
+            RequestClose(CloseReason.Policy, "token expired", "The connection's token expired. Refresh it before it expires with a SEND to /broker/token carrying the new token.");
         }
     }
 
@@ -186,6 +215,11 @@ internal sealed partial class StompSession : IDisposable
                 {
                     if (!frame.IsHeartBeat)
                     {
+                        if (_rateLimiter is not null && !await ThrottleAsync(frame, connectionClosed))
+                        {
+                            return;
+                        }
+
                         await HandleFrameAsync(frame, connectionClosed, heartBeats.Token);
                     }
                 }
@@ -236,7 +270,7 @@ internal sealed partial class StompSession : IDisposable
             switch (frame.Command)
             {
                 case StompCommand.Connect or StompCommand.Stomp:
-                    HandleConnect(frame, heartBeatStop);
+                    await HandleConnectAsync(frame, heartBeatStop);
                     return; // CONNECT's receipt header is not a receipt request.
                 case StompCommand.Send:
                     await HandleSendAsync(frame, cancellationToken);
@@ -289,7 +323,7 @@ internal sealed partial class StompSession : IDisposable
         }
     }
 
-    private void HandleConnect(StompFrame frame, CancellationToken heartBeatStop)
+    private async ValueTask HandleConnectAsync(StompFrame frame, CancellationToken heartBeatStop)
     {
         if (_state != State.AwaitingConnect)
         {
@@ -306,6 +340,33 @@ internal sealed partial class StompSession : IDisposable
             RequestVersionError(ex.Message);
             return;
         }
+
+        var virtualHost = headers.GetString(StompHeaderNames.Host) ?? _context.VirtualHosts.Default;
+        if (!_context.VirtualHosts.TryGet(virtualHost, out var backend))
+        {
+            _context.Metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", "unknown-virtual-host"));
+            throw new SessionException(
+                $"unknown virtual host '{virtualHost}'",
+                $"This broker serves the virtual hosts {string.Join(", ", _options.Security.VirtualHosts.Select(v => $"'{v}'"))}; send one of them in the CONNECT host header, or none for '{_context.VirtualHosts.Default}'.",
+                CloseReason.Policy);
+        }
+
+        // Credentials: login/passcode, a JWT as passcode, an Authorization: Bearer header, or a token from the upgrade.
+        var authorization = headers.GetString("authorization"u8) ?? headers.GetString("Authorization"u8);
+        var bearer = authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? authorization["Bearer ".Length..].Trim()
+            : _transport.BearerToken;
+        var authentication = await _context.Authenticator.AuthenticateAsync(
+            headers.GetString(StompHeaderNames.Login), headers.GetString(StompHeaderNames.Passcode), bearer);
+        if (authentication.Principal is not { } principal)
+        {
+            _context.Metrics.AuthenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", "bad-credentials"));
+            throw new SessionException(authentication.Failure!, "The CONNECT was refused: " + authentication.Failure, CloseReason.Policy);
+        }
+
+        _principal = principal;
+        _backend = backend;
+        ScheduleExpiry();
 
         headers.TryGetValue(StompHeaderNames.HeartBeat, out var heartBeatValue);
         var clientHeartBeat = _version == StompVersion.V1_0 ? HeartBeat.None : HeartBeat.Parse(heartBeatValue);
@@ -328,7 +389,7 @@ internal sealed partial class StompSession : IDisposable
 
         BrokerLog.SessionConnected(
             _logger, Id, _transport.Name, _transport.RemoteAddress, _version.ToHeaderValue(),
-            headers.GetString(StompHeaderNames.Login) ?? "", _heartBeat.OutgoingMs, _heartBeat.IncomingMs);
+            principal.Name, _heartBeat.OutgoingMs, _heartBeat.IncomingMs);
 
         if (_heartBeat.OutgoingMs > 0 || _heartBeat.IncomingMs > 0)
         {
@@ -382,7 +443,18 @@ internal sealed partial class StompSession : IDisposable
 
     private async ValueTask HandleSendAsync(StompFrame frame, CancellationToken cancellationToken)
     {
+        if (frame.Headers.TryGetValue(StompHeaderNames.Destination, out var raw) && raw.SequenceEqual(TokenDestination))
+        {
+            await RefreshTokenAsync(frame);
+            return;
+        }
+
         var destination = RequireDestination(frame);
+        if (destination.Kind is not (DestinationKind.TempQueue or DestinationKind.ReplyQueue))
+        {
+            Authorize(destination, write: true);
+        }
+
         if (destination.Kind == DestinationKind.TempQueue)
         {
             // Sending to one's own /temp-queue/X reaches the temp queue of this connection.
@@ -392,7 +464,7 @@ internal sealed partial class StompSession : IDisposable
         var message = await CreateMessageAsync(frame, cancellationToken);
         if (TryGetTransaction(frame, out var transaction))
         {
-            transaction.Add(TransactionAction.ForSend(destination, message));
+            AddToTransaction(transaction, TransactionAction.ForSend(destination, message));
             return;
         }
 
@@ -476,6 +548,12 @@ internal sealed partial class StompSession : IDisposable
             id = destination.Value; // 1.0 made id optional; RabbitMQ uses the destination.
         }
 
+        if (_subscriptions.Count >= _options.Limits.MaxSubscriptionsPerConnection)
+        {
+            _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "subscriptions"));
+            throw new SessionException("too many subscriptions", $"A connection may have at most {_options.Limits.MaxSubscriptionsPerConnection} subscriptions.", CloseReason.Policy);
+        }
+
         if (_subscriptions.ContainsKey(id))
         {
             throw new SessionException($"duplicate subscription id '{id}'", $"This connection already has a subscription with id '{id}'; ids must be unique per connection.");
@@ -503,6 +581,7 @@ internal sealed partial class StompSession : IDisposable
                 "Temporary queues are created by sending with reply-to: /temp-queue/NAME; their messages arrive on subscription /temp-queue/NAME.");
         }
 
+        Authorize(destination, write: false);
         var subscription = new Subscription(this, id, destination, ackMode, prefetch);
         _subscriptions[id] = subscription;
         try
@@ -589,7 +668,7 @@ internal sealed partial class StompSession : IDisposable
 
         if (TryGetTransaction(frame, out var transaction))
         {
-            transaction.Add(TransactionAction.ForAck(deliveryId, isAck, requeue));
+            AddToTransaction(transaction, TransactionAction.ForAck(deliveryId, isAck, requeue));
             return;
         }
 
@@ -648,6 +727,12 @@ internal sealed partial class StompSession : IDisposable
     private void HandleBegin(StompFrame frame)
     {
         var id = RequireTransaction(frame);
+        if (_transactions.Count >= _options.Limits.MaxTransactionsPerConnection)
+        {
+            _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "transactions"));
+            throw new SessionException("too many open transactions", $"A connection may have at most {_options.Limits.MaxTransactionsPerConnection} open transactions.", CloseReason.Policy);
+        }
+
         if (!_transactions.TryAdd(id, []))
         {
             throw new SessionException($"transaction '{id}' already begun", $"A transaction with id '{id}' is already open on this connection.");
@@ -729,6 +814,24 @@ internal sealed partial class StompSession : IDisposable
 
             var size = message.Size;
             var isQueueMessage = settlement is not null;
+            if (subscription.AckMode != AckMode.Auto && _unacked.Count >= _options.Limits.MaxUnackedPerConnection)
+            {
+                if (isQueueMessage)
+                {
+                    return false; // waits in its queue until this connection acks something
+                }
+
+                _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "unacked"));
+                closeRequested = RequestCloseLocked(
+                    CloseReason.Policy, "too many unacknowledged messages",
+                    $"A connection may hold at most {_options.Limits.MaxUnackedPerConnection} unacknowledged messages; ACK them.", receiptId: null);
+                if (closeRequested)
+                {
+                    _transport.Input.CancelPendingRead();
+                }
+
+                return true;
+            }
             if (isQueueMessage)
             {
                 if (subscription.AckMode != AckMode.Auto && subscription.Prefetch > 0 && subscription.Unacked.Count >= subscription.Prefetch)
@@ -782,6 +885,88 @@ internal sealed partial class StompSession : IDisposable
         }
 
         _transport.Input.CancelPendingRead();
+        return true;
+    }
+
+    private static ReadOnlySpan<byte> TokenDestination => "/broker/token"u8;
+
+    // In-band token refresh: SEND to /broker/token with the new token in a `token` header or as the body. The new token
+    // must be valid and name the same user; the connection then lives until it expires instead.
+    private async ValueTask RefreshTokenAsync(StompFrame frame)
+    {
+        var token = frame.Headers.GetString("token"u8) ?? Encoding.UTF8.GetString(frame.Body).Trim();
+        if (token.Length == 0)
+        {
+            throw new SessionException("no token", "A SEND to /broker/token carries the new token in a token header or as its body.", CloseReason.Policy);
+        }
+
+        var refreshed = await _context.Authenticator.RefreshAsync(_principal!, token);
+        if (refreshed.Principal is not { } principal)
+        {
+            throw new SessionException(refreshed.Failure!, "The token refresh was refused: " + refreshed.Failure, CloseReason.Policy);
+        }
+
+        _principal = principal;
+        ScheduleExpiry();
+    }
+
+    private void ScheduleExpiry()
+    {
+        if (_principal?.ExpiresAt is { } expires)
+        {
+            var due = expires - _time.GetUtcNow();
+            _deadline?.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _deadline?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void Authorize(Destination destination, bool write)
+    {
+        var principal = _principal!;
+        var allowed = write ? _context.Authorizer.CanWrite(principal, destination.Value) : _context.Authorizer.CanRead(principal, destination.Value);
+        if (!allowed)
+        {
+            var operation = write ? "send to" : "subscribe to";
+            _context.Metrics.AuthorizationDenials.Add(1, new KeyValuePair<string, object?>("operation", write ? "send" : "subscribe"));
+            throw new SessionException(
+                $"access refused: '{principal.Name}' may not {operation} '{destination.Value}'",
+                $"The user '{principal.Name}' has no permission to {operation} '{destination.Value}'. Nothing was {(write ? "published" : "subscribed")}.",
+                CloseReason.Policy);
+        }
+    }
+
+    private void AddToTransaction(List<TransactionAction> transaction, TransactionAction action)
+    {
+        if (transaction.Count >= _options.Limits.MaxFramesPerTransaction)
+        {
+            _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "transaction-frames"));
+            throw new SessionException("transaction too large", $"A transaction may hold at most {_options.Limits.MaxFramesPerTransaction} frames; COMMIT or ABORT it.", CloseReason.Policy);
+        }
+
+        transaction.Add(action);
+    }
+
+    // The per-connection token bucket: a frame over the rate waits (Throttle) or ends the connection (Disconnect).
+    private async ValueTask<bool> ThrottleAsync(StompFrame frame, CancellationToken cancellationToken)
+    {
+        var bytes = frame.Body.Length + 64 + (frame.Headers.Count * 16);
+        var wait = _rateLimiter!.Take(bytes);
+        if (wait <= TimeSpan.Zero)
+        {
+            return true;
+        }
+
+        _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "rate"));
+        if (_options.Limits.RateLimit.OnBreach == RateLimitAction.Disconnect)
+        {
+            RequestClose(CloseReason.Policy, "rate limit exceeded", $"This connection sends faster than allowed ({_options.Limits.RateLimit.FramesPerSecond} frames/s, {_options.Limits.RateLimit.BytesPerSecond} bytes/s).");
+            return false;
+        }
+
+        await Task.Delay(wait, _time, cancellationToken);
         return true;
     }
 

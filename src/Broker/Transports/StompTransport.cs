@@ -40,6 +40,9 @@ public abstract class StompTransport
     /// <summary>The highest STOMP version the transport was opened for (a WebSocket subprotocol); null: any.</summary>
     public virtual Stomp.StompVersion? MaxVersion => null;
 
+    /// <summary>A bearer token presented before STOMP started (the WebSocket upgrade's Authorization header or access_token).</summary>
+    public string? BearerToken { get; init; }
+
     /// <summary>Incoming bytes, one stream whatever the framing underneath.</summary>
     public abstract PipeReader Input { get; }
 

@@ -1,42 +1,43 @@
-using Broker.Configuration;
 using Broker.Diagnostics;
-using Broker.Routing;
 using Broker.Sessions;
-using Microsoft.Extensions.Options;
 
 namespace Broker.Transports;
 
 /// <summary>The WebSocket endpoint (<c>/ws</c> by default): subprotocol negotiation, then a session.</summary>
-internal sealed class WebSocketEndpoint(
-    IOptions<BrokerOptions> options,
-    IMessageBackend backend,
-    SessionRegistry registry,
-    ILoggerFactory loggers,
-    TimeProvider time,
-    IHostApplicationLifetime lifetime)
+internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory loggers, IHostApplicationLifetime lifetime)
 {
     /// <summary>The STOMP subprotocols in order of preference (the IANA registry's names).</summary>
     public static readonly string[] SubProtocols = ["v12.stomp", "v11.stomp", "v10.stomp"];
 
     private readonly ILogger _logger = loggers.CreateLogger("Broker.WebSocket");
 
-    public async Task HandleAsync(HttpContext context)
+    public async Task HandleAsync(HttpContext httpContext)
     {
-        var remote = $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}";
-        if (!context.WebSockets.IsWebSocketRequest)
+        ArgumentNullException.ThrowIfNull(httpContext);
+        var remote = $"{httpContext.Connection.RemoteIpAddress}:{httpContext.Connection.RemotePort}";
+        if (!httpContext.WebSockets.IsWebSocketRequest)
         {
-            await RefuseAsync(context, remote, StatusCodes.Status400BadRequest, "This endpoint speaks STOMP over WebSocket; connect with a WebSocket client.");
+            await RefuseAsync(httpContext, remote, StatusCodes.Status400BadRequest, "This endpoint speaks STOMP over WebSocket; connect with a WebSocket client.");
             return;
         }
 
-        if (registry.IsShuttingDown)
+        // Browsers always send Origin; with an allow-list, a page from anywhere else is refused before any STOMP.
+        var allowed = context.Options.Security.AllowedOrigins;
+        if (allowed.Count > 0 && !allowed.Contains(httpContext.Request.Headers.Origin.ToString(), StringComparer.OrdinalIgnoreCase))
         {
-            await RefuseAsync(context, remote, StatusCodes.Status503ServiceUnavailable, "The broker is shutting down.");
+            context.Metrics.ConnectionsRefused.Add(1, new KeyValuePair<string, object?>("reason", "origin"));
+            await RefuseAsync(httpContext, remote, StatusCodes.Status403Forbidden, $"Origin '{httpContext.Request.Headers.Origin}' is not allowed.");
+            return;
+        }
+
+        if (context.Registry.IsShuttingDown)
+        {
+            await RefuseAsync(httpContext, remote, StatusCodes.Status503ServiceUnavailable, "The broker is shutting down.");
             return;
         }
 
         // Echo exactly one offered subprotocol, the highest STOMP version; none offered is fine; only unknown ones is not.
-        var offered = context.WebSockets.WebSocketRequestedProtocols;
+        var offered = httpContext.WebSockets.WebSocketRequestedProtocols;
         string? chosen = null;
         if (offered.Count > 0)
         {
@@ -44,14 +45,34 @@ internal sealed class WebSocketEndpoint(
             if (chosen is null)
             {
                 await RefuseAsync(
-                    context, remote, StatusCodes.Status400BadRequest,
+                    httpContext, remote, StatusCodes.Status400BadRequest,
                     $"No supported WebSocket subprotocol among '{string.Join(", ", offered)}'; this broker speaks {string.Join(", ", SubProtocols)}.");
                 return;
             }
         }
 
-        var settings = options.Value.WebSocket;
-        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        var address = httpContext.Connection.RemoteIpAddress;
+        if (!context.Registry.TryAcquireConnection(address, context.Options.Limits, out var reason))
+        {
+            context.Metrics.ConnectionsRefused.Add(1, new KeyValuePair<string, object?>("reason", "limit"));
+            await RefuseAsync(httpContext, remote, StatusCodes.Status503ServiceUnavailable, reason);
+            return;
+        }
+
+        try
+        {
+            await RunSessionAsync(httpContext, remote, chosen);
+        }
+        finally
+        {
+            context.Registry.ReleaseConnection(address);
+        }
+    }
+
+    private async Task RunSessionAsync(HttpContext httpContext, string remote, string? chosen)
+    {
+        var settings = context.Options.WebSocket;
+        using var socket = await httpContext.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             SubProtocol = chosen,
             DangerousEnableCompression = settings.Compression,
@@ -59,10 +80,19 @@ internal sealed class WebSocketEndpoint(
         });
 
         // The request ends when the session does; the server's stopping token ends the receive loop on shutdown.
-        var transport = new WebSocketTransport(socket, remote, options.Value.Limits.MaxFrameBytes, settings.CompressionThresholdBytes) { SubProtocol = chosen };
-        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopped);
+        // Browsers cannot set headers on a WebSocket: a token may come as ?access_token=… instead of Authorization.
+        var authorization = httpContext.Request.Headers.Authorization.ToString();
+        var bearer = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? authorization["Bearer ".Length..].Trim()
+            : httpContext.Request.Query["access_token"].FirstOrDefault();
+        var transport = new WebSocketTransport(socket, remote, context.Options.Limits.MaxFrameBytes, settings.CompressionThresholdBytes)
+        {
+            SubProtocol = chosen,
+            BearerToken = string.IsNullOrEmpty(bearer) ? null : bearer,
+        };
+        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, lifetime.ApplicationStopped);
         transport.StartReceiving(aborted.Token);
-        var session = new StompSession(transport, settings, options.Value, backend, registry, _logger, time);
+        using var session = new StompSession(transport, settings, context, _logger);
         await session.RunAsync(aborted.Token);
     }
 
