@@ -94,8 +94,10 @@ public sealed class RabbitMqStompTests(RabbitMqServer rabbit, ITestOutputHelper 
             return;
         }
 
-        await using var client = await StompClient.ConnectAsync(Options(plugin) with { Reconnect = StompReconnectOptions.Disabled });
-
+        await using var client = await StompClient.ConnectAsync(Options(plugin) with { Reconnect = StompReconnectOptions.Disabled, ReceiptTimeout = TimeSpan.FromSeconds(3) });
+        var states = new StateRecorder(client);
+        try { await client.SendAsync("/nope/x", "lost", Clients.Receipted); } catch (Exception ex) { output.WriteLine("DEBUG " + ex.GetType() + ex.Message); }
+        output.WriteLine("DEBUG states " + states.Describe() + " " + client.State);
         var error = await Assert.ThrowsAsync<StompErrorException>(async () => await client.SendAsync("/nope/x", "lost", Clients.Receipted));
 
         output.WriteLine($"RabbitMQ said: {error.Message} / {error.Details}");
