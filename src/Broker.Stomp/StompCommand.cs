@@ -5,20 +5,35 @@ public enum StompCommand : byte
 {
     /// <summary>Not a command: one or more EOLs between frames, which the peer sends as a heart-beat.</summary>
     HeartBeat = 0,
+    /// <summary>Client: open a session.</summary>
     Connect,
+    /// <summary>Client: open a session (the 1.2 name for CONNECT).</summary>
     Stomp,
+    /// <summary>Client: publish a message.</summary>
     Send,
+    /// <summary>Client: start receiving from a destination.</summary>
     Subscribe,
+    /// <summary>Client: stop a subscription.</summary>
     Unsubscribe,
+    /// <summary>Client: acknowledge a message.</summary>
     Ack,
+    /// <summary>Client: refuse a message.</summary>
     Nack,
+    /// <summary>Client: start a transaction.</summary>
     Begin,
+    /// <summary>Client: apply a transaction.</summary>
     Commit,
+    /// <summary>Client: discard a transaction.</summary>
     Abort,
+    /// <summary>Client: end the session.</summary>
     Disconnect,
+    /// <summary>Server: the session is open.</summary>
     Connected,
+    /// <summary>Server: a message for a subscription.</summary>
     Message,
+    /// <summary>Server: a frame was processed.</summary>
     Receipt,
+    /// <summary>Server: something went wrong; the connection closes.</summary>
     Error,
 }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using Broker.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace Broker.Client.Tests;
 
@@ -8,7 +9,7 @@ namespace Broker.Client.Tests;
 /// A subscription's bounded buffer: a consumer that does not read stops the client reading the socket, the broker's
 /// flow control keeps the rest in its queue, and nothing piles up in the client; once it reads, everything arrives.
 /// </summary>
-public sealed class BackPressureTests
+public sealed class BackPressureTests(ITestOutputHelper output)
 {
     private const int Count = 2000;
     private const int BodyBytes = 8192; // 16 MiB in all: far more than the buffers between broker and application hold
@@ -34,6 +35,7 @@ public sealed class BackPressureTests
         // The application has read nothing: the broker still holds most of the stream (a few MiB at most sit in socket
         // buffers and the client's 4-message buffer).
         var held = await SettledDepthAsync(server, queue);
+        output.WriteLine($"{transport}: the broker holds {held} of {Count} messages while the application reads nothing");
         Assert.True(held >= Count / 2, $"the broker holds only {held} of {Count} messages: the client read ahead into memory");
         Assert.Equal(StompConnectionState.Connected, consumer.State);
 

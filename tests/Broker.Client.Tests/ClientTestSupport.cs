@@ -148,6 +148,9 @@ public sealed class FakeStompServer : IAsyncDisposable
     /// <summary>Whether frames with a receipt header get their RECEIPT (the default).</summary>
     public bool SendsReceipts { get; init; } = true;
 
+    /// <summary>More to write after a frame (and its RECEIPT), in the same write; null for nothing.</summary>
+    public Func<Dictionary<string, string>, string?>? Reply { get; init; }
+
     /// <summary>When each connection was accepted, on a clock started with the server.</summary>
     public ConcurrentQueue<TimeSpan> AcceptedAt { get; } = new();
 
@@ -235,9 +238,11 @@ public sealed class FakeStompServer : IAsyncDisposable
                     }
 
                     Frames.Enqueue(headers);
-                    if (SendsReceipts && headers.TryGetValue("receipt", out var receipt))
+                    var reply = SendsReceipts && headers.TryGetValue("receipt", out var receipt) ? $"RECEIPT\nreceipt-id:{receipt}\n\n\0" : "";
+                    reply += Reply?.Invoke(headers) ?? "";
+                    if (reply.Length > 0)
                     {
-                        await stream.WriteAsync(Encoding.UTF8.GetBytes($"RECEIPT\nreceipt-id:{receipt}\n\n\0"), _stop.Token);
+                        await stream.WriteAsync(Encoding.UTF8.GetBytes(reply), _stop.Token);
                     }
                 }
             }

@@ -187,4 +187,23 @@ public sealed class ConnectionTests(BrokerFixture broker) : IClassFixture<Broker
 
         Assert.IsType<StompProtocolException>(error.InnerException);
     }
+
+    [Fact]
+    public async Task Frames_that_arrive_together_are_all_handled_at_once()
+    {
+        // One TCP write carries the RECEIPT of a SUBSCRIBE and two MESSAGEs; no heart-beats, nothing follows. Each must be
+        // handled without waiting for more bytes.
+        await using var fake = new FakeStompServer(_ => "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0")
+        {
+            Reply = frame => frame["command"] == "SUBSCRIBE"
+                ? $"MESSAGE\nsubscription:{frame["id"]}\nmessage-id:1\ndestination:/queue/a\n\none\0\nMESSAGE\nsubscription:{frame["id"]}\nmessage-id:2\ndestination:/queue/a\n\ntwo\0"
+                : null,
+        };
+        await using var client = await StompClient.ConnectAsync(Clients.Options(fake.Uri) with { HeartBeatIncoming = TimeSpan.Zero, HeartBeatOutgoing = TimeSpan.Zero });
+
+        await using var subscription = await client.SubscribeAsync("/queue/a").AsTask().WaitAsync(TimeSpan.FromSeconds(2));
+
+        Assert.Equal("one", (await subscription.NextAsync(TimeSpan.FromSeconds(2))).BodyText);
+        Assert.Equal("two", (await subscription.NextAsync(TimeSpan.FromSeconds(2))).BodyText);
+    }
 }

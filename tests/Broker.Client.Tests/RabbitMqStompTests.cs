@@ -94,14 +94,27 @@ public sealed class RabbitMqStompTests(RabbitMqServer rabbit, ITestOutputHelper 
             return;
         }
 
-        await using var client = await StompClient.ConnectAsync(Options(plugin) with { Reconnect = StompReconnectOptions.Disabled, ReceiptTimeout = TimeSpan.FromSeconds(3) });
+        await using var client = await StompClient.ConnectAsync(Options(plugin));
         var states = new StateRecorder(client);
-        try { await client.SendAsync("/nope/x", "lost", Clients.Receipted); } catch (Exception ex) { output.WriteLine("DEBUG " + ex.GetType() + ex.Message); }
-        output.WriteLine("DEBUG states " + states.Describe() + " " + client.State);
+
+        // RabbitMQ's ERROR has no receipt-id; the client ties it to the receipted SEND it must be about.
         var error = await Assert.ThrowsAsync<StompErrorException>(async () => await client.SendAsync("/nope/x", "lost", Clients.Receipted));
 
         output.WriteLine($"RabbitMQ said: {error.Message} / {error.Details}");
-        Assert.Contains("destination", error.Message + error.Details, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("Unknown destination", error.Message);
+        Assert.Contains("/nope/x", error.Details, StringComparison.Ordinal);
+
+        // RabbitMQ keeps the connection after this ERROR, and so does the client.
+        var queue = Unique.Queue("rmq-after-error");
+        await using var subscription = await client.SubscribeAsync(queue);
+        await client.SendAsync(queue, "fine", Clients.Receipted);
+        Assert.Equal("fine", (await subscription.NextAsync()).BodyText);
+
+        // An ERROR about a SEND that asked for no receipt is not pinned on the receipted SEND after it.
+        await client.SendAsync("/nope/y", "fire and forget");
+        await client.SendAsync(queue, "after", Clients.Receipted);
+        Assert.Equal("after", (await subscription.NextAsync()).BodyText);
+        Assert.Empty(states.Transitions);
     }
 
     [Theory]

@@ -321,7 +321,9 @@ public sealed class SubscriptionTests(BrokerFixture broker) : IClassFixture<Brok
     [InlineData(Transport.WebSocket)]
     public async Task Disposing_a_subscription_whose_buffer_is_full_is_prompt(Transport transport)
     {
-        await using var client = await Clients.ConnectAsync(Server, transport, o => o with { SubscriptionBufferSize = 2 });
+        // The application reads nothing: m0 fills the buffer, the client's reader waits to hand over m1, and the rest
+        // (and then the UNSUBSCRIBE's receipt) wait in the socket behind it.
+        await using var client = await Clients.ConnectAsync(Server, transport, o => o with { SubscriptionBufferSize = 1 });
         await using var producer = await Clients.ConnectAsync(Server, transport);
         var queue = Unique.Queue("full");
         var subscription = await client.SubscribeAsync(queue);
@@ -330,7 +332,7 @@ public sealed class SubscriptionTests(BrokerFixture broker) : IClassFixture<Brok
             await producer.SendAsync(queue, $"m{i}", Clients.Receipted);
         }
 
-        Assert.Equal("m0", (await subscription.NextAsync()).BodyText);
+        await Wait.UntilAsync(() => Server.QueueDepth(queue) == 0, Clients.Deadline, "all ten sent to the client");
         var clock = Stopwatch.StartNew();
         await subscription.DisposeAsync().AsTask().WaitAsync(Clients.Deadline);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"dispose took {clock.Elapsed}");

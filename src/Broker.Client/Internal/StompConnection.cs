@@ -26,7 +26,7 @@ internal sealed class StompConnection : IAsyncDisposable
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
     private readonly StompParser _parser = new(IncomingLimits);
-    private readonly ConcurrentDictionary<string, TaskCompletionSource> _receipts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, PendingReceipt> _receipts = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _closing = new();
     private readonly TaskCompletionSource<Exception?> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _receiptSequence;
@@ -35,6 +35,8 @@ internal sealed class StompConnection : IAsyncDisposable
     private int _delivering;
     private NegotiatedHeartBeat _heartBeat;
     private StompErrorException? _error;
+    private long _framesWritten; // under the write lock
+    private long _confirmed; // reader only: every frame up to this one was processed (a RECEIPT or CONNECTED said so)
 
     private StompConnection(ClientTransport transport, StompClientOptions options, long epoch, Func<IncomingFrame, CancellationToken, ValueTask> onMessage)
     {
@@ -113,7 +115,7 @@ internal sealed class StompConnection : IAsyncDisposable
             headers.Add(new("passcode", credentials.Passcode));
         }
 
-        await WriteFrameAsync(StompCommand.Connect, headers, default, stillWanted: null, cancellationToken);
+        await WriteFrameAsync(StompCommand.Connect, headers, default, stillWanted: null, receipt: null, cancellationToken);
         var first = await ReadFrameAsync(cancellationToken)
             ?? throw new StompConnectionException($"{_options.Uri} closed the connection before CONNECTED");
         if (first.Command == StompCommand.Error)
@@ -128,6 +130,7 @@ internal sealed class StompConnection : IAsyncDisposable
 
         Version = StompVersions.TryParse(first["version"] ?? "1.0", out var version) ? version : StompVersion.V1_0;
         _parser.Version = Version;
+        _confirmed = 1; // the CONNECT
         SessionId = first["session"];
         Server = first["server"];
         var theirs = HeartBeat.Parse(Encoding.UTF8.GetBytes(first["heart-beat"] ?? ""));
@@ -150,26 +153,26 @@ internal sealed class StompConnection : IAsyncDisposable
     public async ValueTask<bool> SendAsync(
         StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, bool waitForReceipt, Func<bool>? stillWanted, CancellationToken cancellationToken)
     {
-        TaskCompletionSource? receipt = null;
+        PendingReceipt? receipt = null;
         string? receiptId = null;
         if (waitForReceipt)
         {
             receiptId = "r-" + Interlocked.Increment(ref _receiptSequence).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            receipt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            receipt = new PendingReceipt();
             _receipts[receiptId] = receipt;
             headers.Add(new("receipt", receiptId));
         }
 
         try
         {
-            if (!await WriteFrameAsync(command, headers, body, stillWanted, cancellationToken))
+            if (!await WriteFrameAsync(command, headers, body, stillWanted, receipt, cancellationToken))
             {
                 return false;
             }
 
             if (receipt is not null)
             {
-                await receipt.Task.WaitAsync(_options.ReceiptTimeout, cancellationToken);
+                await receipt.Completion.Task.WaitAsync(_options.ReceiptTimeout, cancellationToken);
             }
 
             return true;
@@ -192,7 +195,7 @@ internal sealed class StompConnection : IAsyncDisposable
     }
 
     private async ValueTask<bool> WriteFrameAsync(
-        StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, Func<bool>? stillWanted, CancellationToken cancellationToken)
+        StompCommand command, List<KeyValuePair<string, string>> headers, ReadOnlyMemory<byte> body, Func<bool>? stillWanted, PendingReceipt? receipt, CancellationToken cancellationToken)
     {
         if (!IsOpen)
         {
@@ -215,6 +218,12 @@ internal sealed class StompConnection : IAsyncDisposable
             }
 
             StompWriter.WriteBody(_buffer, command, body.Span);
+            var sequence = ++_framesWritten;
+            if (receipt is not null)
+            {
+                Volatile.Write(ref receipt.Sequence, sequence);
+            }
+
             await _transport.SendAsync(_buffer.WrittenMemory, cancellationToken);
             Volatile.Write(ref _lastSent, Environment.TickCount64);
             return true;
@@ -288,14 +297,17 @@ internal sealed class StompConnection : IAsyncDisposable
                         Volatile.Write(ref _delivering, 0);
                         break;
                     case StompCommand.Receipt when frame["receipt-id"] is { } id && _receipts.TryRemove(id, out var waiting):
-                        waiting.TrySetResult();
+                        _confirmed = Math.Max(_confirmed, Volatile.Read(ref waiting.Sequence));
+                        waiting.Completion.TrySetResult();
                         break;
                     case StompCommand.Error:
-                        // The broker closes after an ERROR; the operation it names fails with it, the others with the loss.
+                        // The broker closes after an ERROR (RabbitMQ may not); the operation it names fails with it, the
+                        // others with the loss.
                         _error = ToException(frame);
-                        if (frame["receipt-id"] is { } failed && _receipts.TryRemove(failed, out var failing))
+                        PendingReceipt? failing = null;
+                        if (frame["receipt-id"] is { } failed ? _receipts.TryRemove(failed, out failing) : TryTakeBlamed(out failing))
                         {
-                            failing.TrySetException(_error);
+                            failing!.Completion.TrySetException(_error);
                         }
 
                         reason = _error;
@@ -318,7 +330,7 @@ internal sealed class StompConnection : IAsyncDisposable
             {
                 if (_receipts.TryRemove(id, out var pending))
                 {
-                    pending.TrySetException(_error ?? (Exception)lost);
+                    pending.Completion.TrySetException(_error ?? (Exception)lost);
                 }
             }
 
@@ -395,6 +407,23 @@ internal sealed class StompConnection : IAsyncDisposable
         _parser.Dispose();
     }
 
+    // An ERROR without a receipt-id (RabbitMQ sends those for a bad SEND, and stays connected) is about a frame after the
+    // last one confirmed. The broker handles frames in order, so if the oldest receipted frame still waiting is the very
+    // next one, the ERROR is about it (had it succeeded, its RECEIPT would have come first). Otherwise nobody is blamed.
+    private bool TryTakeBlamed(out PendingReceipt? blamed)
+    {
+        blamed = null;
+        foreach (var (id, pending) in _receipts)
+        {
+            if (Volatile.Read(ref pending.Sequence) == _confirmed + 1)
+            {
+                return _receipts.TryRemove(id, out blamed);
+            }
+        }
+
+        return false;
+    }
+
     internal static StompErrorException ToException(IncomingFrame frame) =>
         new(frame["message"] ?? "the broker sent ERROR", frame.Body.Length > 0 ? Encoding.UTF8.GetString(frame.Body) : null, frame.Headers);
 
@@ -404,5 +433,14 @@ internal sealed class StompConnection : IAsyncDisposable
         {
             await transport.DisposeAsync();
         }
+    }
+
+    /// <summary>An operation waiting for its RECEIPT.</summary>
+    private sealed class PendingReceipt
+    {
+        /// <summary>The frame's place among the frames written on this connection (CONNECT is 1); 0 until written.</summary>
+        public long Sequence;
+
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

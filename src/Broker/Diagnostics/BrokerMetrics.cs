@@ -13,12 +13,53 @@ internal sealed class BrokerMetrics : IDisposable
     {
         ArgumentNullException.ThrowIfNull(meters);
         _meter = meters.Create(MeterName);
+        ConnectionsOpened = _meter.CreateCounter<long>("stompbroker.connections.opened", "{connection}", "Connections accepted, by transport");
+        ConnectionsClosed = _meter.CreateCounter<long>("stompbroker.connections.closed", "{connection}", "Connections closed, by reason");
+        FramesIn = _meter.CreateCounter<long>("stompbroker.frames.received", "{frame}", "Frames received, by command");
+        FramesOut = _meter.CreateCounter<long>("stompbroker.frames.sent", "{frame}", "Frames sent, by kind");
+        BytesIn = _meter.CreateCounter<long>("stompbroker.bytes.received", "By", "Bytes received");
+        BytesOut = _meter.CreateCounter<long>("stompbroker.bytes.sent", "By", "Bytes sent");
+        MessagesPublished = _meter.CreateCounter<long>("stompbroker.messages.published", "{message}", "Messages published, by destination kind");
+        MessagesDelivered = _meter.CreateCounter<long>("stompbroker.messages.delivered", "{message}", "Messages delivered to subscribers");
+        MessagesAcked = _meter.CreateCounter<long>("stompbroker.messages.acked", "{message}", "Messages acknowledged");
+        MessagesNacked = _meter.CreateCounter<long>("stompbroker.messages.nacked", "{message}", "Messages refused with NACK");
+        MessagesRedelivered = _meter.CreateCounter<long>("stompbroker.messages.redelivered", "{message}", "Messages delivered again");
+        MessagesDropped = _meter.CreateCounter<long>("stompbroker.messages.dropped", "{message}", "Messages dropped, by reason");
+        SlowConsumers = _meter.CreateCounter<long>("stompbroker.slow_consumers", "{event}", "Slow-consumer policy applications, by policy");
         ConnectionsRefused = _meter.CreateCounter<long>("stompbroker.connections.refused", "{connection}", "Connections refused, by reason");
         Errors = _meter.CreateCounter<long>("stompbroker.errors", "{error}", "ERROR frames sent, by kind");
         LimitBreaches = _meter.CreateCounter<long>("stompbroker.limits.breached", "{breach}", "Per-connection limits reached, by limit");
         AuthenticationFailures = _meter.CreateCounter<long>("stompbroker.authentication.failures", "{failure}", "Refused CONNECTs, by provider outcome");
         AuthorizationDenials = _meter.CreateCounter<long>("stompbroker.authorization.denials", "{denial}", "Refused SEND and SUBSCRIBE frames, by operation");
     }
+
+    public Meter Meter => _meter;
+
+    public Counter<long> ConnectionsOpened { get; }
+
+    public Counter<long> ConnectionsClosed { get; }
+
+    public Counter<long> FramesIn { get; }
+
+    public Counter<long> FramesOut { get; }
+
+    public Counter<long> BytesIn { get; }
+
+    public Counter<long> BytesOut { get; }
+
+    public Counter<long> MessagesPublished { get; }
+
+    public Counter<long> MessagesDelivered { get; }
+
+    public Counter<long> MessagesAcked { get; }
+
+    public Counter<long> MessagesNacked { get; }
+
+    public Counter<long> MessagesRedelivered { get; }
+
+    public Counter<long> MessagesDropped { get; }
+
+    public Counter<long> SlowConsumers { get; }
 
     public Counter<long> ConnectionsRefused { get; }
 

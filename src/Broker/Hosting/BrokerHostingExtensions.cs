@@ -126,7 +126,9 @@ public static class BrokerHostingExtensions
         {
             app.UseWebSockets();
             var endpoint = app.Services.GetRequiredService<WebSocketEndpoint>();
-            app.Map(options.WebSocket.Path, endpoint.HandleAsync).RequireHost($"*:{options.WebSocket.Port}");
+            // Only the WebSocket listener speaks HTTP (the TCP listener is raw STOMP), so no host filter: behind a proxy
+            // the Host header names the proxy, not this port.
+            app.Map(options.WebSocket.Path, endpoint.HandleAsync);
 
             // Live: the process answers. Ready: it can take messages (the RabbitMQ link, when that backend is on).
             app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
