@@ -15,6 +15,22 @@ if (args is ["hash-password", ..])
     return 0;
 }
 
+// `health-check URL`: exit 0 when the URL answers 2xx (for container health checks, where no curl is installed).
+if (args is ["health-check", var url])
+{
+    using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+    try
+    {
+        using var response = await http.GetAsync(new Uri(url));
+        return response.IsSuccessStatusCode ? 0 : 1;
+    }
+    catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+    {
+        await Console.Error.WriteLineAsync($"health check failed: {ex.Message}");
+        return 1;
+    }
+}
+
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.AddStompBroker();
 
