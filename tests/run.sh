@@ -20,6 +20,7 @@ need_apt /usr/lib/python3/dist-packages/stomp python3-stomp      # stomp.py inte
 need_apt /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server   # RabbitMQ backend tests (private node)
 need_apt node nodejs
 need_apt npm npm
+need_apt /usr/bin/chromium chromium
 
 if ((${#apt_needed[@]})); then
   log "Installing Debian packages: ${apt_needed[*]}"

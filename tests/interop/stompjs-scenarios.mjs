@@ -4,6 +4,7 @@
 //
 //   node stompjs-scenarios.mjs --url ws://127.0.0.1:PORT/ws --scenario NAME [--prefix UNIQUE]
 //        [--login USER] [--passcode PASS] [--vhost HOST] [--timeout SECONDS] [--verbose]
+//        [--ca PEM_FILE | --insecure]
 //
 // NAME: connect | pubsub | queue | receipt | client-ack | transaction | binary | large | heartbeat | all
 //
@@ -15,10 +16,13 @@
 //
 // Defaults: login/passcode guest/guest (RabbitMQ Web-STOMP's defaults); no `host` header is sent
 // unless --vhost is given (stomp.js does not send one by default, and browsers rarely set it).
+// wss:// URLs: --ca trusts the certificate(s) in PEM_FILE (e.g. a test's self-signed one) instead of the system's;
+// --insecure accepts any server certificate (ws's rejectUnauthorized:false).
 
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const SCENARIOS = ['connect', 'pubsub', 'queue', 'receipt', 'client-ack', 'transaction', 'binary', 'large', 'heartbeat'];
 const SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
@@ -32,6 +36,7 @@ function usage(msg) {
   process.stderr.write(
     'usage: node stompjs-scenarios.mjs --url ws://127.0.0.1:PORT/ws --scenario NAME [--prefix UNIQUE]\n' +
       '         [--login USER] [--passcode PASS] [--vhost HOST] [--timeout SECONDS] [--verbose]\n' +
+      '         [--ca PEM_FILE | --insecure]\n' +
       `       NAME: ${SCENARIOS.join(' | ')} | all\n`,
   );
   process.exit(2);
@@ -39,7 +44,7 @@ function usage(msg) {
 
 let cliScenario;
 function parseArgs(argv) {
-  const args = { login: 'guest', passcode: 'guest', vhost: undefined, timeout: 15, verbose: false };
+  const args = { login: 'guest', passcode: 'guest', vhost: undefined, timeout: 15, verbose: false, ca: undefined, insecure: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -55,6 +60,8 @@ function parseArgs(argv) {
       case '--vhost': args.vhost = value(); break;
       case '--timeout': args.timeout = Number(value()); break;
       case '--verbose': args.verbose = true; break;
+      case '--ca': args.ca = value(); break;
+      case '--insecure': args.insecure = true; break;
       case '-h': case '--help': usage('help requested'); break;
       default: usage(`unknown argument ${a}`);
     }
@@ -62,6 +69,9 @@ function parseArgs(argv) {
   if (!args.url) usage('--url is required');
   if (!/^wss?:\/\//.test(args.url)) usage('--url must be a ws:// or wss:// URL');
   if (!args.scenario) usage('--scenario is required');
+  if (args.ca !== undefined && args.insecure) usage('--ca and --insecure exclude each other');
+  // TLS options for ws (passed to tls.connect): only for wss:// URLs.
+  args.tls = args.ca !== undefined ? { ca: readFileSync(args.ca) } : args.insecure ? { rejectUnauthorized: false } : {};
   if (args.scenario !== 'all' && !SCENARIOS.includes(args.scenario)) usage(`unknown scenario ${args.scenario}`);
   if (!Number.isFinite(args.timeout) || args.timeout <= 0) usage('--timeout must be a positive number of seconds');
   // destination-safe prefix: letters, digits, '-', '_', '.'
@@ -146,7 +156,7 @@ class Session {
 
     this.client = new Client({
       webSocketFactory: () => {
-        this.ws = new WebSocket(args.url, SUBPROTOCOLS);
+        this.ws = new WebSocket(args.url, SUBPROTOCOLS, args.tls);
         return this.ws;
       },
       connectHeaders,

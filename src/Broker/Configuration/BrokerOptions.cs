@@ -35,6 +35,22 @@ public sealed class BrokerOptions
 
     /// <summary>How long a graceful shutdown may take before connections are cut.</summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The status page, <c>GET /api/status</c> and the node snapshots published to <c>/topic/stompbroker.status</c>.</summary>
+    public StatusOptions Status { get; set; } = new();
+}
+
+/// <summary>
+/// The web pages on the WebSocket listener (status page at <c>/</c>, chat and dashboard demos), <c>GET /api/status</c>,
+/// and the node snapshot published as JSON to <c>/topic/stompbroker.status</c> every <see cref="Interval"/>.
+/// </summary>
+public sealed class StatusOptions
+{
+    /// <summary>Serve the pages and <c>/api/status</c>, and publish snapshots.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How often a snapshot is taken and published.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Settings every listener has.</summary>

@@ -4,6 +4,7 @@ using Broker.Backends.RabbitMq;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Broker.Configuration;
 using Broker.Diagnostics;
+using Broker.Diagnostics.Status;
 using Broker.Routing;
 using Broker.Security;
 using Broker.Sessions;
@@ -25,6 +26,8 @@ public static class BrokerHostingExtensions
 
         builder.Services.AddOptions<BrokerOptions>()
             .Bind(section)
+            // Binding adds configured items to a list's initial ones, so the built-in "/" lives here, not in the list.
+            .PostConfigure(o => o.Security.VirtualHosts = o.Security.VirtualHosts.Count == 0 ? [o.Security.DefaultVirtualHost] : [.. o.Security.VirtualHosts.Distinct()])
             .ValidateDataAnnotations()
             .Validate(o => o.Tcp.Port != 0 || o.WebSocket.Port != 0, "Broker:Tcp:Port and Broker:WebSocket:Port are both 0: turn on at least one listener.")
             .Validate(o => o.Tcp.Port == 0 || o.Tcp.Port != o.WebSocket.Port, "Broker:Tcp:Port and Broker:WebSocket:Port must differ.")
@@ -35,8 +38,8 @@ public static class BrokerHostingExtensions
                 "Broker:RabbitMq:Uri must be an amqp:// or amqps:// URI, such as amqp://guest:guest@localhost:5672/.")
             .Validate(
                 o => new Authenticator(Options.Create(o)).AnyProvider,
-                "No authentication provider: the broker listens beyond loopback (Broker:BindAddress), where anonymous access is off unless "
-                + "Broker:Security:Anonymous=true. Configure Broker:Security:Users or Broker:Security:Jwt, or allow anonymous explicitly.")
+                "No authentication provider: anonymous access is off (Broker:Security:Anonymous=false, or by default when Broker:BindAddress is "
+                + "beyond loopback, unless Broker:Security:Anonymous=true). Configure Broker:Security:Users or Broker:Security:Jwt, or allow anonymous explicitly.")
             .Validate(
                 o => o.Security.Users.Values.All(u => PasswordHasher.IsWellFormed(u.PasswordHash)),
                 "Broker:Security:Users: every user needs a PasswordHash made by `dotnet run --project src/Broker -- hash-password`.")
@@ -46,6 +49,7 @@ public static class BrokerHostingExtensions
             .Validate(
                 o => o.Security.VirtualHosts.Contains(o.Security.DefaultVirtualHost),
                 "Broker:Security:DefaultVirtualHost must be one of Broker:Security:VirtualHosts.")
+            .Validate(o => o.Status.Interval >= TimeSpan.FromMilliseconds(100), "Broker:Status:Interval must be at least 00:00:00.1.")
             .ValidateOnStart();
 
         builder.Services.AddSingleton(TimeProvider.System);
@@ -79,6 +83,12 @@ public static class BrokerHostingExtensions
             .AddCheck<BackendHealthCheck>("backend", tags: ["ready"]);
         builder.Services.AddSingleton<SessionRegistry>();
         builder.Services.AddSingleton<WebSocketEndpoint>();
+        if (options.Status.Enabled)
+        {
+            builder.Services.AddSingleton<StatusPublisher>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<StatusPublisher>());
+        }
+
         builder.Services.AddHostedService<BrokerLifetime>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownGracePeriod + TimeSpan.FromSeconds(5));
 
@@ -133,6 +143,12 @@ public static class BrokerHostingExtensions
             // Live: the process answers. Ready: it can take messages (the RabbitMQ link, when that backend is on).
             app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
             app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+
+            // The status page and demos (wwwroot) and GET /api/status.
+            if (options.Status.Enabled)
+            {
+                StatusEndpoints.MapStatus(app);
+            }
         }
 
         return app;

@@ -43,6 +43,9 @@ internal sealed class VirtualHosts : IHostedService, IAsyncDisposable
 
     public bool TryGet(string name, out IMessageBackend backend) => _backends.TryGetValue(name, out backend!);
 
+    /// <summary>Every virtual host with its backend (for the status page).</summary>
+    public IReadOnlyDictionary<string, IMessageBackend> All => _backends;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         foreach (var backend in _owned)

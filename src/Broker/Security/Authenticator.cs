@@ -11,7 +11,10 @@ namespace Broker.Security;
 /// <summary>Who a connection is: its name, roles, and when its credential (a JWT) expires.</summary>
 /// <param name="Name">The user name (JWT: the name claim).</param>
 /// <param name="Roles">Roles, for permissions.</param>
-/// <param name="ExpiresAt">When the token expires; null for passwords and anonymous.</param>
+/// <param name="ExpiresAt">
+/// When the token stops being accepted — its <c>exp</c> plus the configured clock skew, the same tolerance CONNECT
+/// allows, so a token admitted at CONNECT is not dropped the moment after; null for passwords and anonymous.
+/// </param>
 /// <param name="Provider">"anonymous", "users" or "jwt".</param>
 public sealed record BrokerPrincipal(string Name, IReadOnlyList<string> Roles, DateTimeOffset? ExpiresAt, string Provider);
 
@@ -98,10 +101,17 @@ public sealed class Authenticator
             return AuthenticationResult.Success(new BrokerPrincipal("anonymous", [], null, "anonymous"));
         }
 
-        return string.IsNullOrEmpty(login) && string.IsNullOrEmpty(passcode)
-            ? AuthenticationResult.Fail("access refused: credentials required (login and passcode, or a bearer token)")
-            : AuthenticationResult.Fail(BadCredentials);
+        if (string.IsNullOrEmpty(login) && string.IsNullOrEmpty(passcode))
+        {
+            return AuthenticationResult.Fail("access refused: credentials required (login and passcode, or a bearer token)");
+        }
+
+        // An unknown user costs the same PBKDF2 work as a wrong password, so timing does not tell which users exist.
+        PasswordHasher.Verify(passcode ?? "", UnknownUserHash.Value);
+        return AuthenticationResult.Fail(BadCredentials);
     }
+
+    private static readonly Lazy<string> UnknownUserHash = new(() => PasswordHasher.Hash(Guid.NewGuid().ToString()));
 
     /// <summary>Validates a replacement token for a live connection: valid, and for the same user.</summary>
     public async ValueTask<AuthenticationResult> RefreshAsync(BrokerPrincipal current, string token)
@@ -137,7 +147,9 @@ public sealed class Authenticator
         }
 
         var roles = identity.FindAll(_options.Jwt.RoleClaim).Select(c => c.Value).ToList();
-        DateTimeOffset? expires = result.SecurityToken.ValidTo == DateTime.MinValue ? null : new DateTimeOffset(result.SecurityToken.ValidTo, TimeSpan.Zero);
+        DateTimeOffset? expires = result.SecurityToken.ValidTo == DateTime.MinValue
+            ? null
+            : new DateTimeOffset(result.SecurityToken.ValidTo, TimeSpan.Zero) + _validation.ClockSkew;
         return AuthenticationResult.Success(new BrokerPrincipal(name, roles, expires, "jwt"));
     }
 

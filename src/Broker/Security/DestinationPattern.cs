@@ -4,6 +4,8 @@ namespace Broker.Security;
 /// A destination pattern: <c>*</c> matches any characters within one <c>/</c>-separated segment (or a
 /// <c>.</c>-separated word inside it), <c>**</c> matches anything including <c>/</c>; everything else is literal.
 /// For example <c>/topic/chat.*</c>, <c>/queue/orders-*</c>, <c>/exchange/amq.topic/**</c>, <c>/**</c>.
+/// A single <c>*</c> never matches <c>#</c>: in a subscription's AMQP routing key (<c>/exchange/amq.topic/chat.#</c>)
+/// that wildcard spans any number of words, more than the one word <c>*</c> grants; only <c>**</c> covers it.
 /// </summary>
 public sealed class DestinationPattern
 {
@@ -54,7 +56,7 @@ public sealed class DestinationPattern
                         return true;
                     }
 
-                    if (i < text.Length && text[i] is '/' or '.')
+                    if (i < text.Length && text[i] is '/' or '.' or '#')
                     {
                         return false;
                     }

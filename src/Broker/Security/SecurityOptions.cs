@@ -21,8 +21,12 @@ public sealed class SecurityOptions
     /// <summary>WebSocket upgrades are refused (HTTP 403) unless their Origin is listed. Empty: any origin.</summary>
     public List<string> AllowedOrigins { get; set; } = [];
 
-    /// <summary>Virtual hosts a CONNECT may name in its <c>host</c> header; each has its own destinations.</summary>
-    public List<string> VirtualHosts { get; set; } = ["/"];
+    /// <summary>
+    /// Virtual hosts a CONNECT may name in its <c>host</c> header; each has its own destinations. Empty (the default):
+    /// only <see cref="DefaultVirtualHost"/>. A list replaces that default rather than adding to it, so a broker for
+    /// tenants only does not also serve "/".
+    /// </summary>
+    public List<string> VirtualHosts { get; set; } = [];
 
     /// <summary>The virtual host of a CONNECT without a <c>host</c> header (stomp.js sends none by default).</summary>
     public string DefaultVirtualHost { get; set; } = "/";

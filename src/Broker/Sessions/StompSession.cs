@@ -49,6 +49,7 @@ internal sealed partial class StompSession : IDisposable
     private long _deliverySequence;
     private bool _closing;
     private readonly HashSet<Subscription> _waitingForRoom = [];
+    private readonly HashSet<Subscription> _waitingForAck = [];
     private CloseReason? _closeReason;
     private string _closeDescription = "client closed the connection";
     private long _lastReceivedTicks;
@@ -139,6 +140,10 @@ internal sealed partial class StompSession : IDisposable
         else if (_principal?.ExpiresAt is { } expires && expires <= _time.GetUtcNow())
         {
             RequestClose(CloseReason.Policy, "token expired", "The connection's token expired. Refresh it before it expires with a SEND to /broker/token carrying the new token.");
+        }
+        else if (_principal?.ExpiresAt is not null)
+        {
+            ScheduleExpiry(); // the timer rounds to milliseconds and may fire just before the expiry: wait out the rest
         }
     }
 
@@ -237,6 +242,16 @@ internal sealed partial class StompSession : IDisposable
             }
             catch (StompProtocolException ex)
             {
+                if (ex.IsLimit)
+                {
+                    _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", ex.Kind switch
+                    {
+                        StompErrorKind.TooManyHeaders => "headers",
+                        StompErrorKind.HeaderLineTooLong => "header-line",
+                        _ => "frame-size",
+                    }));
+                }
+
                 RequestClose(ex.IsLimit ? CloseReason.TooBig : CloseReason.ProtocolError, ex.Message, DescribeParseError(ex));
                 return;
             }
@@ -524,6 +539,7 @@ internal sealed partial class StompSession : IDisposable
             return fullName;
         }
 
+        CheckSubscriptionLimit();
         fullName = $"{Id}-{name}";
         var subscriptionId = "/temp-queue/" + name;
         var destination = new Destination(DestinationKind.TempQueue, fullName, "", subscriptionId);
@@ -548,11 +564,7 @@ internal sealed partial class StompSession : IDisposable
             id = destination.Value; // 1.0 made id optional; RabbitMQ uses the destination.
         }
 
-        if (_subscriptions.Count >= _options.Limits.MaxSubscriptionsPerConnection)
-        {
-            _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "subscriptions"));
-            throw new SessionException("too many subscriptions", $"A connection may have at most {_options.Limits.MaxSubscriptionsPerConnection} subscriptions.", CloseReason.Policy);
-        }
+        CheckSubscriptionLimit();
 
         if (_subscriptions.ContainsKey(id))
         {
@@ -592,6 +604,16 @@ internal sealed partial class StompSession : IDisposable
         {
             _subscriptions.Remove(id);
             throw;
+        }
+    }
+
+    // SUBSCRIBE frames and temporary queues (each one a subscription) count alike.
+    private void CheckSubscriptionLimit()
+    {
+        if (_subscriptions.Count >= _options.Limits.MaxSubscriptionsPerConnection)
+        {
+            _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "subscriptions"));
+            throw new SessionException("too many subscriptions", $"A connection may have at most {_options.Limits.MaxSubscriptionsPerConnection} subscriptions, temporary queues included.", CloseReason.Policy);
         }
     }
 
@@ -722,6 +744,22 @@ internal sealed partial class StompSession : IDisposable
         }
 
         subscription.Binding?.OnRoomAvailable();
+
+        // The unacked limit is per connection: other subscriptions' queues may have been held back by this one.
+        Subscription[] waiting;
+        lock (_outbound.SyncRoot)
+        {
+            waiting = [.. _waitingForAck];
+            _waitingForAck.Clear();
+        }
+
+        foreach (var other in waiting)
+        {
+            if (other != subscription)
+            {
+                other.Binding?.OnRoomAvailable();
+            }
+        }
     }
 
     private void HandleBegin(StompFrame frame)
@@ -818,6 +856,7 @@ internal sealed partial class StompSession : IDisposable
             {
                 if (isQueueMessage)
                 {
+                    _waitingForAck.Add(subscription); // woken by the next ACK or NACK, on whichever subscription
                     return false; // waits in its queue until this connection acks something
                 }
 
@@ -849,6 +888,7 @@ internal sealed partial class StompSession : IDisposable
             {
                 if (_options.Outbound.SlowConsumerPolicy == SlowConsumerPolicy.DropOldest)
                 {
+                    _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "drop-oldest"));
                     var dropped = _outbound.DropOldestFor(size);
                     Interlocked.Add(ref _droppedMessages, dropped < 0 ? 1 : dropped);
                     if (dropped < 0)
@@ -859,6 +899,7 @@ internal sealed partial class StompSession : IDisposable
                 else
                 {
                     BrokerLog.SlowConsumer(_logger, Id, _outbound.BufferedBytes, "disconnect");
+                    _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "disconnect"));
                     closeRequested = RequestCloseLocked(
                         CloseReason.Policy,
                         "slow consumer",
@@ -979,12 +1020,28 @@ internal sealed partial class StompSession : IDisposable
         EnqueueFrame(output.WrittenSpan.ToArray());
     }
 
+    // RECEIPT and CONNECTED: no policy drops them, but a client that asks for receipts and never reads them must not
+    // grow its buffer without bound. Deliveries stay within the bound, so these get a second bound's worth of room.
     private void EnqueueFrame(byte[] frame)
     {
         lock (_outbound.SyncRoot)
         {
-            _outbound.Enqueue(new OutboundItem(OutboundKind.Frame, frame.Length, Frame: frame));
+            if (_outbound.BufferedBytes + frame.Length <= 2 * _outbound.MaxBytes)
+            {
+                _outbound.Enqueue(new OutboundItem(OutboundKind.Frame, frame.Length, Frame: frame));
+                return;
+            }
+
+            BrokerLog.SlowConsumer(_logger, Id, _outbound.BufferedBytes, "disconnect");
+            _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "disconnect"));
+            if (!RequestCloseLocked(
+                CloseReason.Policy, "slow consumer", $"The connection's outbound buffer ({_outbound.MaxBytes} bytes) is full: it does not read what the broker sends.", receiptId: null))
+            {
+                return;
+            }
         }
+
+        _transport.Input.CancelPendingRead();
     }
 
     private byte[] RenderError(string message, string? details, string? receiptId)
@@ -1028,7 +1085,7 @@ internal sealed partial class StompSession : IDisposable
         for (var i = 0; i < headers.Count && i < 32; i++)
         {
             var name = Encoding.UTF8.GetString(headers.GetName(i));
-            var value = name is "passcode" or "authorization" or "token" ? "***" : Encoding.UTF8.GetString(headers.GetValue(i));
+            var value = name.ToUpperInvariant() is "PASSCODE" or "AUTHORIZATION" or "TOKEN" ? "***" : Encoding.UTF8.GetString(headers.GetValue(i));
             text.Append(name).Append(':').Append(value.Length > 200 ? value[..200] + "..." : value).Append('\n');
         }
 

@@ -30,7 +30,10 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<BrokerServer> StartAsync(params string[] settings)
+    public static Task<BrokerServer> StartAsync(params string[] settings) => StartAsync(configureServices: null, settings);
+
+    /// <summary>Starts a broker whose services the test adjusts after the broker's own (e.g. a different TimeProvider).</summary>
+    public static async Task<BrokerServer> StartAsync(Action<IServiceCollection>? configureServices, params string[] settings)
     {
         // A "Broker:Tcp:Port=N" or "Broker:WebSocket:Port=N" setting wins (the last argument does), e.g. to start a
         // broker again on the ports of one that stopped; the properties report the ports actually used.
@@ -47,6 +50,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
         builder.AddStompBroker();
+        configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapStompBroker();
         await app.StartAsync();

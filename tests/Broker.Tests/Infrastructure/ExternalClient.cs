@@ -30,6 +30,25 @@ public static class ExternalClient
         await RunAsync(SystemPython, [Path.Combine(InteropFolder, "stomppy_scenarios.py"), "--host", "127.0.0.1", "--port", tcpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--scenario", scenario, "--prefix", Prefix(), .. extra]);
     }
 
+    /// <summary>Debian's Chromium, which the browser scenarios drive with playwright-core (no browser download).</summary>
+    public const string Chromium = "/usr/bin/chromium";
+
+    /// <summary>Where the browser scenarios save their screenshots: beside the test results tests/run.sh collects.</summary>
+    public static string ScreenshotsFolder => Path.Combine(RepositoryRoot, "artifacts", "test-results", "screenshots");
+
+    /// <summary>
+    /// Runs a browser scenario (tests/interop/browser-scenarios.mjs: chat, status, dashboard) in headless Chromium against
+    /// the pages the broker serves at <paramref name="baseUri"/>, saving its screenshots into <paramref name="screenshots"/>.
+    /// </summary>
+    public static async Task RunBrowserAsync(Uri baseUri, string scenario, string screenshots)
+    {
+        ArgumentNullException.ThrowIfNull(baseUri);
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: tests/run.sh installs Debian's chromium package");
+        var modules = Path.Combine(InteropFolder, "node_modules", "playwright-core");
+        Assert.True(Directory.Exists(modules), $"{modules} is missing: tests/run.sh installs it with npm ci from tests/interop/package-lock.json");
+        await RunAsync("node", [Path.Combine(InteropFolder, "browser-scenarios.mjs"), "--base", baseUri.GetLeftPart(UriPartial.Authority), "--scenario", scenario, "--screenshots", screenshots, "--prefix", Prefix(), "--chromium", Chromium]);
+    }
+
     private static string Prefix() => "it-" + Guid.NewGuid().ToString("N")[..12];
 
     private static async Task RunAsync(string program, string[] args)

@@ -77,7 +77,13 @@ public sealed class StompTestClient : IAsyncDisposable
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync("127.0.0.1", port, cancellationToken);
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        return FromStream(new NetworkStream(socket, ownsSocket: true));
+    }
+
+    /// <summary>A client over an already connected byte stream (such as an <c>SslStream</c>), which it then owns.</summary>
+    public static StompTestClient FromStream(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
         return new StompTestClient(
             async (data, ct) => await stream.WriteAsync(data, ct),
             async () => await stream.DisposeAsync(),
@@ -98,7 +104,9 @@ public sealed class StompTestClient : IAsyncDisposable
             });
     }
 
-    public static async Task<StompTestClient> ConnectWebSocketAsync(Uri uri, string[]? subProtocols = null, bool compression = false, CancellationToken cancellationToken = default)
+    /// <param name="configure">Sets more options before connecting: request headers (Origin, Authorization), TLS validation.</param>
+    public static async Task<StompTestClient> ConnectWebSocketAsync(
+        Uri uri, string[]? subProtocols = null, bool compression = false, Action<ClientWebSocketOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var socket = new ClientWebSocket();
         foreach (var protocol in subProtocols ?? ["v12.stomp", "v11.stomp", "v10.stomp"])
@@ -112,6 +120,7 @@ public sealed class StompTestClient : IAsyncDisposable
         }
 
         socket.Options.CollectHttpResponseDetails = true;
+        configure?.Invoke(socket.Options);
 
         await socket.ConnectAsync(uri, cancellationToken);
         StompTestClient? client = null;

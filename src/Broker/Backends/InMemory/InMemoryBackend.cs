@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Broker.Diagnostics.Status;
 using Broker.Routing;
 
 namespace Broker.Backends.InMemory;
@@ -7,8 +8,10 @@ namespace Broker.Backends.InMemory;
 /// One node, no dependencies: topics fan out to their current subscribers, queues hold messages until a consumer
 /// takes them. Messages live in memory only and are gone when the process stops.
 /// </summary>
-public sealed class InMemoryBackend : IMessageBackend
+public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
 {
+    private readonly PublishCounters _publishes = new();
+
     private readonly ConcurrentDictionary<string, InMemoryTopic> _topics = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InMemoryQueue> _queues = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, InMemoryQueue> _temporaryQueues = new(StringComparer.Ordinal);
@@ -21,6 +24,11 @@ public sealed class InMemoryBackend : IMessageBackend
     /// <inheritdoc/>
     public ValueTask PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
     {
+        if (destination.Kind is DestinationKind.Topic or DestinationKind.Queue or DestinationKind.ReplyQueue)
+        {
+            _publishes.Increment(destination.Value);
+        }
+
         switch (destination.Kind)
         {
             case DestinationKind.Topic:
@@ -75,6 +83,42 @@ public sealed class InMemoryBackend : IMessageBackend
     /// <summary>Messages waiting in a queue (for diagnostics and tests).</summary>
     public int GetQueueDepth(string name) => _queues.TryGetValue(name, out var queue) ? queue.Depth : 0;
 
+    string IBackendStatus.Kind => "in-memory";
+
+    string IBackendStatus.State => "up";
+
+    long IBackendStatus.Reconnects => 0;
+
+    PublishCounters IBackendStatus.Publishes => _publishes;
+
+    void IBackendStatus.CollectDestinations(IDictionary<string, DestinationUsage> into)
+    {
+        foreach (var (name, topic) in _topics)
+        {
+            var subscribers = topic.SubscriberCount;
+            if (subscribers > 0)
+            {
+                into["/topic/" + name] = new DestinationUsage(subscribers, null);
+            }
+        }
+
+        Collect(_queues, "/queue/", into);
+        // A temporary queue is reached as /reply-queue/NAME, which is what its senders' counts are under.
+        Collect(_temporaryQueues, "/reply-queue/", into);
+
+        static void Collect(ConcurrentDictionary<string, InMemoryQueue> queues, string prefix, IDictionary<string, DestinationUsage> into)
+        {
+            foreach (var (name, queue) in queues)
+            {
+                var (consumers, depth) = queue.Usage;
+                if (consumers > 0 || depth > 0)
+                {
+                    into[prefix + name] = new DestinationUsage(consumers, depth);
+                }
+            }
+        }
+    }
+
     private static DestinationException NotServed(Destination destination) => destination.Kind switch
     {
         DestinationKind.Exchange or DestinationKind.AmqQueue =>
@@ -89,6 +133,8 @@ internal sealed class InMemoryTopic
 {
     private readonly Lock _gate = new();
     private IMessageConsumer[] _subscribers = [];
+
+    public int SubscriberCount => Volatile.Read(ref _subscribers).Length;
 
     public IConsumerBinding Add(IMessageConsumer consumer)
     {
@@ -151,6 +197,18 @@ internal sealed class InMemoryQueue(string name)
             lock (_gate)
             {
                 return _ready.Count;
+            }
+        }
+    }
+
+    /// <summary>Consumers and waiting messages, read together.</summary>
+    public (int Consumers, int Depth) Usage
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (_consumers.Count, _ready.Count);
             }
         }
     }

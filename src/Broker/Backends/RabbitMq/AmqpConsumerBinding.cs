@@ -251,6 +251,8 @@ internal sealed class NodeTopic(RabbitMqBackend backend, string name) : IMessage
 
     public AmqpConsumerBinding? Binding { get; set; }
 
+    public int SubscriberCount => Volatile.Read(ref _subscribers).Length;
+
     public IConsumerBinding Add(IMessageConsumer subscriber)
     {
         lock (_gate)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Broker.Configuration;
+using Broker.Diagnostics.Status;
 using Broker.Routing;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
@@ -26,10 +27,11 @@ public enum BackendState
 /// consumers on all nodes compete. When RabbitMQ goes away, STOMP sessions stay up: the backend reconnects with
 /// exponential backoff and jitter and restores every live consumer, and a SEND meanwhile is refused, never dropped.
 /// </summary>
-internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService, IAsyncDisposable
+internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService, IAsyncDisposable, IBackendStatus
 {
     private const int PublisherChannels = 4;
 
+    private readonly PublishCounters _publishes = new();
     private readonly RabbitMqOptions _options;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<AmqpConsumerBinding, byte> _bindings = new();
@@ -219,6 +221,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
         {
             var channel = await slot.GetChannelAsync(connection, timeout.Token);
             await channel.BasicPublishAsync(exchange, routingKey, mandatory: false, properties, message.Template.Body, timeout.Token);
+            _publishes.Increment(destination.Value);
         }
         catch (PublishException)
         {
@@ -278,6 +281,39 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
 
         await WithTopologyChannelAsync(ch => ch.QueueDeleteAsync(TemporaryQueue(name), ifUnused: false, ifEmpty: false), cancellationToken)
             .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    string IBackendStatus.Kind => "rabbitmq";
+
+    string IBackendStatus.State => State == BackendState.Connected ? "connected" : "disconnected";
+
+    PublishCounters IBackendStatus.Publishes => _publishes;
+
+    // Subscribers from this node's own structures; queue depths would take a round trip to RabbitMQ each, so are unknown.
+    void IBackendStatus.CollectDestinations(IDictionary<string, DestinationUsage> into)
+    {
+        var topicBindings = new HashSet<AmqpConsumerBinding>();
+        foreach (var topic in _topics.Values)
+        {
+            if (topic.Binding is { } binding)
+            {
+                topicBindings.Add(binding);
+            }
+
+            var subscribers = topic.SubscriberCount;
+            if (subscribers > 0)
+            {
+                into["/topic/" + topic.Name] = new DestinationUsage(subscribers, null);
+            }
+        }
+
+        foreach (var binding in _bindings.Keys)
+        {
+            if (!topicBindings.Contains(binding))
+            {
+                into[binding.Destination] = new DestinationUsage(into.TryGetValue(binding.Destination, out var usage) ? usage.Subscribers + 1 : 1, null);
+            }
+        }
     }
 
     internal string TopicExchange(string topic) => _options.TopicExchangePrefix + topic;
