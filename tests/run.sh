@@ -21,6 +21,7 @@ need_apt /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server   # RabbitMQ back
 need_apt node nodejs
 need_apt npm npm
 need_apt /usr/bin/chromium chromium
+need_apt /usr/sbin/nginx nginx                                   # docker/nginx.conf in the cluster tests
 
 if ((${#apt_needed[@]})); then
   log "Installing Debian packages: ${apt_needed[*]}"

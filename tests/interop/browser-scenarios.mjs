@@ -332,6 +332,7 @@ async function dashboard(browser, args) {
   const later = await waitForNumber(page, '#updates', '>=', first + 2, 'the dashboard keeps updating');
   const points = await page.evaluate(() => Number(document.getElementById('connections-chart').dataset.points));
   if (!(points >= 3)) throw new ScenarioError(`the connections chart has ${points} points after ${later} updates`);
+  await sleep(2000); // a little more history on the charts for the people who look at the screenshot
   await screenshot(page, args, 'dashboard.png');
   await page.click('#demo-toggle');
 

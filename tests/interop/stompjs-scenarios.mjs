@@ -7,6 +7,12 @@
 //        [--ca PEM_FILE | --insecure]
 //
 // NAME: connect | pubsub | queue | receipt | client-ack | transaction | binary | large | heartbeat | all
+//       (each uses its own destinations under the prefix), or
+//       receive --destination DEST [--destination DEST ...] [--count N] [--expect BODY ...] [--ready-file PATH]:
+//       subscribes to the given destinations (each SUBSCRIBE confirmed by a RECEIPT), then creates PATH (JSON with
+//       the CONNECTED frame's server and session) so that another client may start sending, then waits for N
+//       messages in all (default: as many as --expect values) and for 300 ms more (no extra or duplicate message).
+//       With --expect, the bodies received must be exactly those (in any order). Not part of `all`.
 //
 // Output contract: exactly one JSON line on stdout,
 //   {"ok":true,"scenario":NAME,...}                 exit code 0
@@ -22,9 +28,11 @@
 import { Client } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const SCENARIOS = ['connect', 'pubsub', 'queue', 'receipt', 'client-ack', 'transaction', 'binary', 'large', 'heartbeat'];
+// Scenarios driven by their own arguments (destinations chosen by the caller): not part of `all`.
+const PARAMETRIZED = ['receive'];
 const SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 
 // ------------------------------------------------------------------------------------------------
@@ -37,14 +45,19 @@ function usage(msg) {
     'usage: node stompjs-scenarios.mjs --url ws://127.0.0.1:PORT/ws --scenario NAME [--prefix UNIQUE]\n' +
       '         [--login USER] [--passcode PASS] [--vhost HOST] [--timeout SECONDS] [--verbose]\n' +
       '         [--ca PEM_FILE | --insecure]\n' +
-      `       NAME: ${SCENARIOS.join(' | ')} | all\n`,
+      `       NAME: ${SCENARIOS.join(' | ')} | all\n` +
+      '       or: --scenario receive --destination DEST [--destination DEST ...] [--count N] [--expect BODY ...]\n' +
+      '         [--ready-file PATH]\n',
   );
   process.exit(2);
 }
 
 let cliScenario;
 function parseArgs(argv) {
-  const args = { login: 'guest', passcode: 'guest', vhost: undefined, timeout: 15, verbose: false, ca: undefined, insecure: false };
+  const args = {
+    login: 'guest', passcode: 'guest', vhost: undefined, timeout: 15, verbose: false, ca: undefined, insecure: false,
+    destinations: [], count: undefined, expect: [], readyFile: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -62,6 +75,10 @@ function parseArgs(argv) {
       case '--verbose': args.verbose = true; break;
       case '--ca': args.ca = value(); break;
       case '--insecure': args.insecure = true; break;
+      case '--destination': args.destinations.push(value()); break;
+      case '--count': args.count = Number(value()); break;
+      case '--expect': args.expect.push(value()); break;
+      case '--ready-file': args.readyFile = value(); break;
       case '-h': case '--help': usage('help requested'); break;
       default: usage(`unknown argument ${a}`);
     }
@@ -72,7 +89,15 @@ function parseArgs(argv) {
   if (args.ca !== undefined && args.insecure) usage('--ca and --insecure exclude each other');
   // TLS options for ws (passed to tls.connect): only for wss:// URLs.
   args.tls = args.ca !== undefined ? { ca: readFileSync(args.ca) } : args.insecure ? { rejectUnauthorized: false } : {};
-  if (args.scenario !== 'all' && !SCENARIOS.includes(args.scenario)) usage(`unknown scenario ${args.scenario}`);
+  if (args.scenario !== 'all' && !SCENARIOS.includes(args.scenario) && !PARAMETRIZED.includes(args.scenario)) usage(`unknown scenario ${args.scenario}`);
+  if (args.scenario === 'receive') {
+    if (args.destinations.length === 0) usage('receive needs at least one --destination');
+    args.count ??= args.expect.length;
+    if (!Number.isInteger(args.count) || args.count <= 0) usage('receive needs --count N (a positive integer) or --expect BODY');
+    if (args.expect.length > 0 && args.expect.length !== args.count) usage(`--count ${args.count} but ${args.expect.length} --expect values`);
+  } else if (args.destinations.length || args.count !== undefined || args.expect.length || args.readyFile !== undefined) {
+    usage('--destination, --count, --expect and --ready-file are for the receive scenario');
+  }
   if (!Number.isFinite(args.timeout) || args.timeout <= 0) usage('--timeout must be a positive number of seconds');
   // destination-safe prefix: letters, digits, '-', '_', '.'
   const raw = args.prefix ?? `sjs-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -210,8 +235,7 @@ class Session {
   }
 
   /** subscribe and await the broker's RECEIPT for the SUBSCRIBE, so later sends can't race it */
-  async subscribe(destination, headers = {}, name = destination) {
-    const inbox = new Inbox(this, name);
+  async subscribe(destination, headers = {}, name = destination, inbox = new Inbox(this, name)) {
     const id = this.receiptId('sub');
     const r = this.watch(id);
     const sub = this.client.subscribe(destination, m => inbox.push(m), { ...headers, receipt: id });
@@ -497,6 +521,38 @@ const scenarios = {
     // still usable after the idle period
     await s.publishWithReceipt({ destination: dest(args, 'topic', 'heartbeat'), body: 'still alive' }, 'SEND after idle period');
     return { serverHeartBeat: hb, heartbeatsReceived: s.heartbeatsReceived, idleMs: hold };
+  },
+
+  // Receives what another client sends: subscribe, signal readiness through a file, then wait for the messages.
+  async receive(args, use) {
+    const s = use('receive');
+    const connected = await s.open();
+    const inbox = new Inbox(s, args.destinations.join(' + '));
+    for (const d of args.destinations) await s.subscribe(d, {}, d, inbox);
+    if (args.readyFile !== undefined) {
+      // Created whole (rename), so a poller never reads it half-written.
+      const ready = { server: connected.headers.server ?? null, session: connected.headers.session ?? null };
+      writeFileSync(`${args.readyFile}.tmp`, JSON.stringify(ready) + '\n');
+      renameSync(`${args.readyFile}.tmp`, args.readyFile);
+    }
+    const got = [];
+    for (let i = 1; i <= args.count; i++) {
+      got.push(await inbox.next(args.timeout * 1000, `message ${i} of ${args.count} (got so far: ${got.map(describe).join(' ; ') || 'none'})`));
+    }
+    await inbox.none(300, `after ${args.count} messages`);
+    for (const m of got) {
+      assert(args.destinations.includes(m.headers.destination), `MESSAGE for a destination not subscribed to: ${describe(m)}`);
+    }
+    if (args.expect.length > 0) {
+      const bodies = got.map(m => m.body).sort();
+      const expected = [...args.expect].sort();
+      assert(JSON.stringify(bodies) === JSON.stringify(expected),
+        `received bodies ${JSON.stringify(bodies)}, expected ${JSON.stringify(expected)}`);
+    }
+    return {
+      session: connected.headers.session ?? null,
+      messages: got.map(m => ({ destination: m.headers.destination, body: m.body })),
+    };
   },
 };
 

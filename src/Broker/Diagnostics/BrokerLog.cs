@@ -11,7 +11,7 @@ internal static partial class BrokerLog
     [LoggerMessage(2, LogLevel.Information, "Broker stopping: closing {Count} connections (grace period {GracePeriod})")]
     public static partial void ShuttingDown(ILogger logger, int count, TimeSpan gracePeriod);
 
-    [LoggerMessage(10, LogLevel.Debug, "Connection {SessionId} opened over {Transport} from {Remote}")]
+    [LoggerMessage(10, LogLevel.Information, "Connection {SessionId} opened over {Transport} from {Remote}")]
     public static partial void ConnectionOpened(ILogger logger, string sessionId, string transport, string remote);
 
     [LoggerMessage(11, LogLevel.Information, "Session {SessionId} connected over {Transport} from {Remote}: STOMP {Version}, login '{Login}', heart-beat out {OutgoingMs} ms / in {IncomingMs} ms")]

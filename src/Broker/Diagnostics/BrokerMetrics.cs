@@ -35,6 +35,49 @@ internal sealed class BrokerMetrics : IDisposable
 
     public Meter Meter => _meter;
 
+    /// <summary>Gauges read at scrape time: live connections, backend links, and messages waiting per destination.</summary>
+    public void ObserveState(Sessions.SessionRegistry registry, Routing.VirtualHosts virtualHosts)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(virtualHosts);
+        _meter.CreateObservableGauge("stompbroker.connections.current", () => registry.Count, "{connection}", "Connections open now");
+        _meter.CreateObservableGauge(
+            "stompbroker.backend.connected",
+            () => Backends(virtualHosts).Select(b => new Measurement<int>(b.Status.State is "disconnected" ? 0 : 1, new KeyValuePair<string, object?>("vhost", b.Name))),
+            description: "1 while the backend can take messages");
+        _meter.CreateObservableCounter(
+            "stompbroker.backend.reconnects",
+            () => Backends(virtualHosts).Select(b => new Measurement<long>(b.Status.Reconnects, new KeyValuePair<string, object?>("vhost", b.Name))),
+            description: "Times the backend link was re-established");
+        _meter.CreateObservableGauge(
+            "stompbroker.queue.depth",
+            () => QueueDepths(virtualHosts),
+            "{message}",
+            "Messages waiting, by destination (where the backend can tell)");
+    }
+
+    private static IEnumerable<(string Name, Status.IBackendStatus Status)> Backends(Routing.VirtualHosts virtualHosts) =>
+        virtualHosts.All.Where(b => b.Value is Status.IBackendStatus).Select(b => (b.Key, (Status.IBackendStatus)b.Value));
+
+    private static List<Measurement<int>> QueueDepths(Routing.VirtualHosts virtualHosts)
+    {
+        var measurements = new List<Measurement<int>>();
+        foreach (var (name, status) in Backends(virtualHosts))
+        {
+            var usage = new Dictionary<string, Status.DestinationUsage>(StringComparer.Ordinal);
+            status.CollectDestinations(usage);
+            foreach (var (destination, use) in usage)
+            {
+                if (use.Depth is { } depth)
+                {
+                    measurements.Add(new Measurement<int>(depth, new("vhost", name), new("destination", destination)));
+                }
+            }
+        }
+
+        return measurements;
+    }
+
     public Counter<long> ConnectionsOpened { get; }
 
     public Counter<long> ConnectionsClosed { get; }

@@ -66,11 +66,17 @@ public static class BrokerHostingExtensions
         }
 
         builder.Services.AddMetrics();
-        builder.Services.AddSingleton<BrokerMetrics>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var metrics = new BrokerMetrics(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+            metrics.ObserveState(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<VirtualHosts>());
+            return metrics;
+        });
         builder.Services.AddSingleton<Authenticator>();
         builder.Services.AddSingleton<DestinationAuthorizer>();
         builder.Services.AddSingleton<VirtualHosts>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<VirtualHosts>());
+        builder.Services.AddSingleton<PrometheusExporter>();
         builder.Services.AddSingleton(sp => new SessionContext(
             sp.GetRequiredService<IOptions<BrokerOptions>>().Value,
             sp.GetRequiredService<VirtualHosts>(),
@@ -141,6 +147,9 @@ public static class BrokerHostingExtensions
             app.Map(options.WebSocket.Path, endpoint.HandleAsync);
 
             // Live: the process answers. Ready: it can take messages (the RabbitMQ link, when that backend is on).
+            // Created now, not on the first scrape: a listener only sees measurements made after it starts.
+            var exporter = app.Services.GetRequiredService<PrometheusExporter>();
+            app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
             app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
             app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 

@@ -66,6 +66,8 @@ internal sealed partial class StompSession
                 }
 
                 _transport.EndFrame();
+                _context.Metrics.FramesOut.Add(1, new KeyValuePair<string, object?>("kind", item.Kind.ToString()));
+                _context.Metrics.BytesOut.Add(item.Size);
                 unflushed += item.Size;
                 if (unflushed >= FlushThresholdBytes)
                 {
@@ -217,6 +219,7 @@ internal sealed partial class StompSession
         var reason = _closeReason ?? CloseReason.PeerClosed;
         await _transport.CloseAsync(reason, CancellationToken.None);
         _registry.Remove(this);
+        _context.Metrics.ConnectionsClosed.Add(1, new KeyValuePair<string, object?>("reason", _closeReason?.ToString() ?? "PeerClosed"));
         Dispose();
         BrokerLog.ConnectionClosed(_logger, Id, _transport.Name, _transport.RemoteAddress, _closeReason is null ? "client closed the connection" : $"{reason}: {_closeDescription}");
     }

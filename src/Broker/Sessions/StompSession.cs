@@ -97,6 +97,7 @@ internal sealed partial class StompSession : IDisposable
     public async Task RunAsync(CancellationToken connectionClosed)
     {
         _registry.Add(this);
+        _context.Metrics.ConnectionsOpened.Add(1, new KeyValuePair<string, object?>("transport", _transport.Name));
         BrokerLog.ConnectionOpened(_logger, Id, _transport.Name, _transport.RemoteAddress);
         var writer = RunWriterAsync();
         using var heartBeats = new CancellationTokenSource();
@@ -184,6 +185,7 @@ internal sealed partial class StompSession : IDisposable
         _closeDescription = errorMessage ?? reason.ToString();
         if (errorMessage is not null)
         {
+            _context.Metrics.Errors.Add(1, new KeyValuePair<string, object?>("kind", reason.ToString()));
             var frame = RenderError(errorMessage, errorDetails, receiptId);
             _outbound.Enqueue(new OutboundItem(OutboundKind.Frame, frame.Length, Frame: frame));
             BrokerLog.SentError(_logger, Id, errorMessage);
@@ -213,6 +215,8 @@ internal sealed partial class StompSession : IDisposable
                 Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp());
             }
 
+            var bufferedBefore = result.Buffer.Length;
+
             var buffer = result.Buffer;
             try
             {
@@ -220,6 +224,7 @@ internal sealed partial class StompSession : IDisposable
                 {
                     if (!frame.IsHeartBeat)
                     {
+                        _context.Metrics.FramesIn.Add(1, new KeyValuePair<string, object?>("command", Name(frame.Command)));
                         if (_rateLimiter is not null && !await ThrottleAsync(frame, connectionClosed))
                         {
                             return;
@@ -257,6 +262,7 @@ internal sealed partial class StompSession : IDisposable
             }
             finally
             {
+                _context.Metrics.BytesIn.Add(bufferedBefore - buffer.Length);
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
         }
@@ -484,6 +490,7 @@ internal sealed partial class StompSession : IDisposable
         }
 
         await _backend.PublishAsync(destination, message, cancellationToken);
+        _context.Metrics.MessagesPublished.Add(1, new KeyValuePair<string, object?>("kind", destination.Kind.ToString()));
     }
 
     // The MESSAGE every subscriber gets: the SEND's headers minus the per-frame ones, and the body copied out of
@@ -731,6 +738,12 @@ internal sealed partial class StompSession : IDisposable
             }
         }
 
+        (ack ? _context.Metrics.MessagesAcked : _context.Metrics.MessagesNacked).Add(settled.Count);
+        if (!ack && !requeue)
+        {
+            _context.Metrics.MessagesDropped.Add(settled.Count, new KeyValuePair<string, object?>("reason", "nack"));
+        }
+
         foreach (var delivery in settled)
         {
             if (ack)
@@ -786,6 +799,7 @@ internal sealed partial class StompSession : IDisposable
             if (action.Message is not null)
             {
                 await _backend.PublishAsync(action.Destination, action.Message, cancellationToken);
+                _context.Metrics.MessagesPublished.Add(1, new KeyValuePair<string, object?>("kind", action.Destination.Kind.ToString()));
             }
             else
             {
@@ -891,6 +905,8 @@ internal sealed partial class StompSession : IDisposable
                     _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "drop-oldest"));
                     var dropped = _outbound.DropOldestFor(size);
                     Interlocked.Add(ref _droppedMessages, dropped < 0 ? 1 : dropped);
+                    _context.Metrics.MessagesDropped.Add(dropped < 0 ? 1 : dropped, new KeyValuePair<string, object?>("reason", "slow-consumer"));
+                    _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "drop-oldest"));
                     if (dropped < 0)
                     {
                         return true; // nothing older to drop: this one goes
@@ -899,6 +915,7 @@ internal sealed partial class StompSession : IDisposable
                 else
                 {
                     BrokerLog.SlowConsumer(_logger, Id, _outbound.BufferedBytes, "disconnect");
+                    _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "disconnect"));
                     _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "disconnect"));
                     closeRequested = RequestCloseLocked(
                         CloseReason.Policy,
@@ -916,6 +933,12 @@ internal sealed partial class StompSession : IDisposable
                     var delivery = new Delivery(deliveryId, subscription, settlement);
                     delivery.Node = subscription.Unacked.AddLast(delivery);
                     _unacked.Add(deliveryId, delivery);
+                }
+
+                _context.Metrics.MessagesDelivered.Add(1);
+                if (redelivered)
+                {
+                    _context.Metrics.MessagesRedelivered.Add(1);
                 }
 
                 _outbound.Enqueue(new OutboundItem(
@@ -1046,12 +1069,15 @@ internal sealed partial class StompSession : IDisposable
 
     private byte[] RenderError(string message, string? details, string? receiptId)
     {
+        // Before CONNECTED the client cannot know the negotiated version, and clients (stomp.js among them) do not
+        // unescape yet: write 1.0 style, where ':' stays as it is (CR and LF are still escaped, so nothing is injected).
+        var version = _state == State.AwaitingConnect ? StompVersion.V1_0 : _version;
         var output = new ArrayBufferWriter<byte>(256);
         StompWriter.WriteCommand(output, StompCommand.Error);
-        StompWriter.WriteHeader(output, StompCommand.Error, _version, "message", message);
+        StompWriter.WriteHeader(output, StompCommand.Error, version, "message", message);
         if (receiptId is not null)
         {
-            StompWriter.WriteHeader(output, StompCommand.Error, _version, "receipt-id", receiptId);
+            StompWriter.WriteHeader(output, StompCommand.Error, version, "receipt-id", receiptId);
         }
 
         StompWriter.WriteHeader(output, StompCommand.Error, _version, "content-type", "text/plain");

@@ -94,7 +94,7 @@ public sealed class ConnectionLimitTests
 
             using var thirdOther = await RawSocket.ConnectAsync(server.TcpPort, OtherLoopback);
             var end = await thirdOther.ReadUntilClosedAsync(StompTestClient.DefaultTimeout);
-            Assert.Equal("too many connections from 127.0.0.2: at most 2 per address", Assert.Single(end!.Frames)["message"]);
+            Assert.StartsWith("too many connections from 127.0.0.2", Assert.Single(end!.Frames)["message"], StringComparison.Ordinal);
         }
 
         Assert.Equal(3, metrics.Get("stompbroker.connections.refused", "reason", "limit"));

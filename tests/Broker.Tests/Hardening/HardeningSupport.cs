@@ -56,7 +56,7 @@ internal sealed class MetricsRecorder : IDisposable
 /// <summary>A bare TCP socket for hostile clients: optional local address, small receive buffer, reads only when asked.</summary>
 internal sealed class RawSocket : IDisposable
 {
-    private readonly StompParser _parser = new(new StompParserLimits { MaxFrameBytes = 64 * 1024 * 1024, MaxBodyBytes = 64 * 1024 * 1024, MaxHeaders = 100_000, MaxHeaderLineBytes = 1024 * 1024 });
+    private readonly StompParser _parser = ServerFrames.CreateParser();
     private readonly ArrayBufferWriter<byte> _pending = new();
     private readonly byte[] _buffer = new byte[16 * 1024];
 
@@ -230,12 +230,20 @@ internal sealed class RawSocket : IDisposable
 /// </summary>
 internal sealed record ServerEnd(List<ReceivedFrame> Frames, bool Reset, int LeftoverBytes, string? ParseError = null);
 
-/// <summary>Parses what a server sent on one connection, in the STOMP version its CONNECTED names.</summary>
+/// <summary>
+/// Parses what a server sent on one connection: before CONNECTED without unescaping (nothing is negotiated yet, and
+/// the broker may write those frames 1.0 style, raw backslashes included), then in the version CONNECTED names.
+/// </summary>
 internal static class ServerFrames
 {
+    public static StompParser CreateParser() => new(new StompParserLimits { MaxFrameBytes = 64 * 1024 * 1024, MaxBodyBytes = 64 * 1024 * 1024, MaxHeaders = 100_000, MaxHeaderLineBytes = 1024 * 1024 })
+    {
+        Version = StompVersion.V1_0,
+    };
+
     public static ServerEnd Parse(ReadOnlyMemory<byte> data, bool reset)
     {
-        using var parser = new StompParser(new StompParserLimits { MaxFrameBytes = 64 * 1024 * 1024, MaxBodyBytes = 64 * 1024 * 1024, MaxHeaders = 100_000, MaxHeaderLineBytes = 1024 * 1024 });
+        using var parser = CreateParser();
         var buffer = new ReadOnlySequence<byte>(data);
         var frames = new List<ReceivedFrame>();
         try

@@ -115,4 +115,48 @@ public sealed class RateLimitTests
 
         await producer.AssertAliveAsync();
     }
+
+    [Fact]
+    public async Task A_throttled_client_that_keeps_sending_heart_beats_is_not_taken_for_silent()
+    {
+        // The client promises a heart-beat every 300 ms, so 600 ms of silence would end it; its burst takes ~3 s to
+        // be let in at 10 frames/s. The heart-beats it sends meanwhile wait behind the burst, unread, yet it is alive.
+        await using var server = await BrokerServer.StartAsync(
+            "Broker:Limits:RateLimit:FramesPerSecond=10", "Broker:Limits:RateLimit:OnBreach=Throttle",
+            "Broker:Tcp:HeartBeat:ReceiveMs=300", "Broker:Tcp:HeartBeat:MinMs=100");
+        var queue = Unique.Queue();
+        await using var consumer = await server.ConnectClientAsync();
+        await consumer.SubscribeAsync(queue, "c");
+        await using var producer = await server.ConnectClientAsync(Transport.Tcp, heartBeat: "300,0");
+
+        using var stop = new CancellationTokenSource();
+        var beats = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(100, stop.Token);
+                    await producer.SendRawAsync("\n", stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or System.Net.Sockets.SocketException)
+            {
+            }
+        });
+
+        const int count = 40;
+        var burst = new List<byte>();
+        for (var i = 0; i < count; i++)
+        {
+            burst.AddRange(Frames.Send(queue, Encoding.UTF8.GetBytes($"m{i}"), i == count - 1 ? [("receipt", "done")] : []));
+        }
+
+        await producer.SendRawAsync(burst.ToArray());
+        var answer = await producer.ReceiveAsync(TimeSpan.FromSeconds(15));
+        await stop.CancelAsync();
+        await beats;
+        Assert.True(answer.Command == StompCommand.Receipt, $"expected the RECEIPT, got {answer}");
+        Assert.Equal(Enumerable.Range(0, count).Select(i => $"m{i}"), (await consumer.ReceiveMessagesAsync(count)).Select(m => m.BodyText));
+    }
 }

@@ -21,14 +21,20 @@ function savedCredentials() {
 }
 
 /** Shows the connection state in the top bar and on <body data-stomp> (tests wait on it). */
-export function setConnectionState(state, text) {
+export function setConnectionState(state, detail) {
   document.body.dataset.stomp = state;
   const badge = document.getElementById('conn');
   if (!badge) return;
   badge.dataset.state = state;
   badge.querySelector('span').textContent =
-    text ?? { connected: 'connected', connecting: 'connecting…', disconnected: 'disconnected', error: 'refused' }[state] ?? state;
-  badge.title = text ?? '';
+    { connected: 'connected', connecting: 'connecting…', disconnected: 'disconnected', error: 'refused' }[state] ?? state;
+  badge.title = detail ?? '';
+}
+
+// An ERROR that answers CONNECT comes before any version is agreed, so stomp.js leaves STOMP 1.2 header escapes
+// (\c for ':', \n, \r, \\) in place; undo them for display.
+function unescapeHeader(value) {
+  return value.replace(/\\([cnr\\])/g, (_, c) => ({ c: ':', n: '\n', r: '\r', '\\': '\\' })[c]);
 }
 
 /**
@@ -64,7 +70,7 @@ export function connectBroker({ onConnect, onDisconnect, onError, path = '/ws' }
     if (client.active && document.body.dataset.stomp !== 'error') setConnectionState('connecting');
   };
   client.onStompError = (frame) => {
-    const message = frame.headers.message ?? 'the broker sent an ERROR';
+    const message = unescapeHeader(frame.headers.message ?? 'the broker sent an ERROR');
     if (!connected) {
       // CONNECT refused (credentials, virtual host, limits): ask instead of retrying the same thing every 2 s.
       setConnectionState('error', message);
@@ -75,6 +81,7 @@ export function connectBroker({ onConnect, onDisconnect, onError, path = '/ws' }
         setConnectionState('connecting');
         client.activate();
       });
+      return;
     }
 
     onError?.(message);
@@ -92,7 +99,7 @@ function showLogin(message, submit) {
   hideLogin();
   const panel = element('form', { id: 'login-panel', className: 'login-panel' });
   panel.append(
-    element('strong', { textContent: `The broker refused the connection: ${message}` }),
+    element('p', {}, element('strong', { textContent: 'The broker refused the connection: ' }), message),
     element('input', { type: 'text', name: 'login', placeholder: 'login', autocomplete: 'username', required: true }),
     element('input', { type: 'password', name: 'passcode', placeholder: 'passcode or token', autocomplete: 'current-password' }),
     element('button', { type: 'submit', textContent: 'Connect' }),
