@@ -1030,6 +1030,8 @@ internal sealed partial class StompSession : IDisposable
             return false;
         }
 
+        // Meanwhile its frames and heart-beats wait unread: the client is held back, not silent.
+        Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp() + (long)(wait.TotalSeconds * _time.TimestampFrequency));
         await Task.Delay(wait, _time, cancellationToken);
         return true;
     }
