@@ -32,6 +32,7 @@ public static class BrokerHostingExtensions
             .Validate(o => o.Tcp.Port != 0 || o.WebSocket.Port != 0, "Broker:Tcp:Port and Broker:WebSocket:Port are both 0: turn on at least one listener.")
             .Validate(o => o.Tcp.Port == 0 || o.Tcp.Port != o.WebSocket.Port, "Broker:Tcp:Port and Broker:WebSocket:Port must differ.")
             .Validate(o => o.WebSocket.Path.StartsWith('/'), "Broker:WebSocket:Path must start with '/'.")
+            .Validate(o => o.Limits.ConnectTimeout > TimeSpan.Zero, "Broker:Limits:ConnectTimeout must be positive, such as 00:00:10.")
             .Validate(o => ParseBindAddress(o.BindAddress) is not null, "Broker:BindAddress must be an IP address, 'localhost' or '*'.")
             .Validate(
                 o => o.Backend != BackendKind.RabbitMq || Uri.TryCreate(o.RabbitMq.Uri, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps",

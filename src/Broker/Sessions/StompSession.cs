@@ -902,7 +902,6 @@ internal sealed partial class StompSession : IDisposable
             {
                 if (_options.Outbound.SlowConsumerPolicy == SlowConsumerPolicy.DropOldest)
                 {
-                    _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "drop-oldest"));
                     var dropped = _outbound.DropOldestFor(size);
                     Interlocked.Add(ref _droppedMessages, dropped < 0 ? 1 : dropped);
                     _context.Metrics.MessagesDropped.Add(dropped < 0 ? 1 : dropped, new KeyValuePair<string, object?>("reason", "slow-consumer"));
@@ -915,7 +914,6 @@ internal sealed partial class StompSession : IDisposable
                 else
                 {
                     BrokerLog.SlowConsumer(_logger, Id, _outbound.BufferedBytes, "disconnect");
-                    _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "disconnect"));
                     _context.Metrics.SlowConsumers.Add(1, new KeyValuePair<string, object?>("policy", "disconnect"));
                     closeRequested = RequestCloseLocked(
                         CloseReason.Policy,

@@ -9,7 +9,7 @@ namespace Broker.Tests.Hardening;
 /// (the broker runs in it): after everything has closed it must be back within a bound of its baseline. Runs alone,
 /// after the parallel tests, so other tests' allocations do not blur the measurement.
 /// </summary>
-[Collection(MemoryMeasuringGroup.Name)]
+[Collection(RunAloneGroup.Name)]
 public sealed class FloodAndMemoryTests(ITestOutputHelper output)
 {
     private const int MaxConnections = 200;

@@ -15,6 +15,7 @@ namespace Broker.Tests.Hardening;
 /// (tests/Broker.Stomp.Tests/FuzzTests.cs): flipped and replaced bytes, truncation, duplicated header lines, huge and
 /// malformed content-lengths, invalid UTF-8, stray EOLs and NULs, bodies on bodiless frames, frames glued together.
 /// </summary>
+[Collection(RunAloneGroup.Name)]
 public sealed class LiveFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     public const int TcpSeed = 7_340_001;
