@@ -104,20 +104,11 @@ public static class StompWriter
     /// </summary>
     public static void WriteBody(IBufferWriter<byte> output, StompCommand command, ReadOnlySequence<byte> body)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        if (!StompCommands.MayHaveBody(command))
+        if (!BeginBody(output, command, body.Length, nameof(body)))
         {
-            if (!body.IsEmpty)
-            {
-                throw new ArgumentException($"{command} frames may not have a body.", nameof(body));
-            }
-
-            WriteEnd(output);
             return;
         }
 
-        WriteHeader(output, StompHeaderNames.ContentLength, body.Length);
-        WriteBlankLine(output);
         foreach (var segment in body)
         {
             output.Write(segment.Span);
@@ -129,22 +120,34 @@ public static class StompWriter
     /// <summary>Like <see cref="WriteBody(IBufferWriter{byte}, StompCommand, ReadOnlySequence{byte})"/> for a single span.</summary>
     public static void WriteBody(IBufferWriter<byte> output, StompCommand command, ReadOnlySpan<byte> body)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        if (!StompCommands.MayHaveBody(command))
+        if (!BeginBody(output, command, body.Length, nameof(body)))
         {
-            if (!body.IsEmpty)
-            {
-                throw new ArgumentException($"{command} frames may not have a body.", nameof(body));
-            }
-
-            WriteEnd(output);
             return;
         }
 
-        WriteHeader(output, StompHeaderNames.ContentLength, body.Length);
-        WriteBlankLine(output);
         output.Write(body);
         WriteNul(output);
+    }
+
+    // Writes what comes before a body: content-length and the blank line; or, for a bodiless command, the whole end
+    // of the frame (false: nothing more to write).
+    private static bool BeginBody(IBufferWriter<byte> output, StompCommand command, long bodyLength, string bodyParameter)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (!StompCommands.MayHaveBody(command))
+        {
+            if (bodyLength != 0)
+            {
+                throw new ArgumentException($"{command} frames may not have a body.", bodyParameter);
+            }
+
+            WriteEnd(output);
+            return false;
+        }
+
+        WriteHeader(output, StompHeaderNames.ContentLength, bodyLength);
+        WriteBlankLine(output);
+        return true;
     }
 
     /// <summary>Ends a frame that has no body: the blank line and NUL.</summary>
