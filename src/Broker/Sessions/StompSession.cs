@@ -885,6 +885,7 @@ internal sealed partial class StompSession : IDisposable
 
                 return true;
             }
+
             if (isQueueMessage)
             {
                 if (subscription.AckMode != AckMode.Auto && subscription.Prefetch > 0 && subscription.Unacked.Count >= subscription.Prefetch)
