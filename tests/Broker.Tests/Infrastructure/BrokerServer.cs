@@ -49,6 +49,9 @@ public sealed class BrokerServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(args);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        // The broker's appsettings.json (copied beside the tests) asks for Information; the test console keeps to
+        // warnings, while providers a test adds still see everything.
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Warning);
         builder.AddStompBroker();
         configureServices?.Invoke(builder.Services);
         var app = builder.Build();
