@@ -197,6 +197,10 @@ public sealed class FrameLimitOptions
     [Range(1, int.MaxValue)]
     public int MaxUnackedPerConnection { get; set; } = 10_000;
 
+    /// <summary>Bytes all in-memory queues may hold, from a message's arrival to its acknowledgement; a SEND over it gets an ERROR.</summary>
+    [Range(1024 * 1024, long.MaxValue)]
+    public long MaxQueuedBytes { get; set; } = 1024L * 1024 * 1024;
+
     /// <summary>Per-connection rate limit (token bucket); off by default.</summary>
     public RateLimitOptions RateLimit { get; set; } = new();
 

@@ -62,7 +62,7 @@ public static class BrokerHostingExtensions
         }
         else
         {
-            builder.Services.AddSingleton<InMemoryBackend>();
+            builder.Services.AddSingleton(_ => new InMemoryBackend(new QueueStorageBudget(options.Limits.MaxQueuedBytes)));
             builder.Services.AddSingleton<IMessageBackend>(sp => sp.GetRequiredService<InMemoryBackend>());
         }
 

@@ -33,7 +33,8 @@ internal sealed class VirtualHosts : IHostedService, IAsyncDisposable
             }
             else
             {
-                _backends[name] = new InMemoryBackend();
+                // One storage budget for the whole node, whatever the virtual host.
+                _backends[name] = new InMemoryBackend(defaultBackend is InMemoryBackend shared ? shared.Budget : QueueStorageBudget.Unlimited);
             }
         }
     }

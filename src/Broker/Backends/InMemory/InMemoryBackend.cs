@@ -21,6 +21,22 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
 
     private long _dropped;
 
+    /// <summary>A backend without a storage limit.</summary>
+    public InMemoryBackend()
+        : this(QueueStorageBudget.Unlimited)
+    {
+    }
+
+    /// <summary>A backend whose queues hold at most <paramref name="budget"/> bytes in all.</summary>
+    public InMemoryBackend(QueueStorageBudget budget)
+    {
+        ArgumentNullException.ThrowIfNull(budget);
+        Budget = budget;
+    }
+
+    /// <summary>The storage budget of this backend's queues.</summary>
+    public QueueStorageBudget Budget { get; }
+
     /// <inheritdoc/>
     public ValueTask PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
     {
@@ -40,7 +56,7 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
 
                 break;
             case DestinationKind.Queue:
-                _queues.GetOrAdd(destination.Name, static name => new InMemoryQueue(name)).Enqueue(message);
+                _queues.GetOrAdd(destination.Name, name => new InMemoryQueue(name, Budget)).Enqueue(message);
                 break;
             case DestinationKind.ReplyQueue:
                 if (_temporaryQueues.TryGetValue(destination.Name, out var temporary))
@@ -66,8 +82,8 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
         IConsumerBinding binding = destination.Kind switch
         {
             DestinationKind.Topic => _topics.GetOrAdd(destination.Name, static _ => new InMemoryTopic()).Add(consumer),
-            DestinationKind.Queue => _queues.GetOrAdd(destination.Name, static name => new InMemoryQueue(name)).AddConsumer(consumer),
-            DestinationKind.TempQueue => _temporaryQueues.GetOrAdd(destination.Name, static name => new InMemoryQueue(name)).AddConsumer(consumer),
+            DestinationKind.Queue => _queues.GetOrAdd(destination.Name, name => new InMemoryQueue(name, Budget)).AddConsumer(consumer),
+            DestinationKind.TempQueue => _temporaryQueues.GetOrAdd(destination.Name, name => new InMemoryQueue(name, Budget)).AddConsumer(consumer),
             _ => throw NotServed(destination),
         };
         return ValueTask.FromResult(binding);
@@ -76,7 +92,11 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
     /// <inheritdoc/>
     public ValueTask DeleteTemporaryQueueAsync(string name, CancellationToken cancellationToken)
     {
-        _temporaryQueues.TryRemove(name, out _);
+        if (_temporaryQueues.TryRemove(name, out var queue))
+        {
+            queue.Delete();
+        }
+
         return ValueTask.CompletedTask;
     }
 
@@ -180,8 +200,9 @@ internal sealed class InMemoryTopic
 /// Competing consumers: each message goes to one consumer, round-robin among those with room; messages wait while
 /// none has room. Nacked and abandoned messages go back to the head, marked redelivered, in their original order.
 /// </summary>
-internal sealed class InMemoryQueue(string name)
+internal sealed class InMemoryQueue(string name, QueueStorageBudget budget)
 {
+    private bool _deleted;
     private readonly Lock _gate = new();
     private readonly RingDeque<Entry> _ready = new();
     private readonly List<IMessageConsumer> _consumers = [];
@@ -213,8 +234,15 @@ internal sealed class InMemoryQueue(string name)
         }
     }
 
+    /// <exception cref="Routing.BackendUnavailableException">The queues' storage budget is spent.</exception>
     public void Enqueue(BrokerMessage message)
     {
+        if (!budget.TryReserve(message.Size))
+        {
+            throw new Routing.BackendUnavailableException(
+                $"queue storage full: the broker holds at most {budget.MaxBytes} bytes of queued messages (Broker:Limits:MaxQueuedBytes); consume some first");
+        }
+
         lock (_gate)
         {
             _ready.AddLast(new Entry(this, message, ++_sequence));
@@ -233,10 +261,31 @@ internal sealed class InMemoryQueue(string name)
         return new Binding(this, consumer);
     }
 
+    /// <summary>A deleted temp queue gives its messages' storage back, now and when in-flight ones come back.</summary>
+    public void Delete()
+    {
+        lock (_gate)
+        {
+            _deleted = true;
+            while (_ready.Count > 0)
+            {
+                budget.Release(_ready.RemoveFirst().Message.Size);
+            }
+        }
+    }
+
+    private void Release(Entry entry) => budget.Release(entry.Message.Size);
+
     private void Requeue(Entry entry)
     {
         lock (_gate)
         {
+            if (_deleted)
+            {
+                Release(entry);
+                return;
+            }
+
             entry.Redelivered = true;
             // Ahead of every message that came after it: messages given back one by one (a consumer that leaves with
             // several unacknowledged) keep their order instead of being reversed by repeated inserts at the head.
@@ -302,15 +351,17 @@ internal sealed class InMemoryQueue(string name)
 
         public bool Redelivered { get; set; }
 
-        public void Ack()
-        {
-        }
+        public void Ack() => queue.Release(this);
 
         public void Nack(bool requeue)
         {
             if (requeue)
             {
                 queue.Requeue(this);
+            }
+            else
+            {
+                queue.Release(this);
             }
         }
     }
