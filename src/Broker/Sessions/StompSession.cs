@@ -490,7 +490,8 @@ internal sealed partial class StompSession : IDisposable
         }
 
         await _backend.PublishAsync(destination, message, cancellationToken);
-        _context.Metrics.MessagesPublished.Add(1, new KeyValuePair<string, object?>("kind", destination.Kind.ToString()));
+        _context.Metrics.MessagesPublished.Add(
+            1, new KeyValuePair<string, object?>("kind", destination.Kind.ToString()), new KeyValuePair<string, object?>("destination", destination.Value));
     }
 
     // The MESSAGE every subscriber gets: the SEND's headers minus the per-frame ones, and the body copied out of
@@ -799,7 +800,10 @@ internal sealed partial class StompSession : IDisposable
             if (action.Message is not null)
             {
                 await _backend.PublishAsync(action.Destination, action.Message, cancellationToken);
-                _context.Metrics.MessagesPublished.Add(1, new KeyValuePair<string, object?>("kind", action.Destination.Kind.ToString()));
+                _context.Metrics.MessagesPublished.Add(
+                    1,
+                    new KeyValuePair<string, object?>("kind", action.Destination.Kind.ToString()),
+                    new KeyValuePair<string, object?>("destination", action.Destination.Value));
             }
             else
             {

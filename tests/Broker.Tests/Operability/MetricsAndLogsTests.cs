@@ -33,6 +33,7 @@ public sealed partial class MetricsAndLogsTests
             Assert.Equal(1, during.Value("stompbroker_connections_current"));
             Assert.Equal(3, during.Value("stompbroker_frames_received_total", "command=\"SEND\""));
             Assert.Equal(3, during.Value("stompbroker_messages_published_total", "kind=\"Queue\""));
+            Assert.Equal(3, during.Value("stompbroker_messages_published_total", $"destination=\"{queue}\""));
             Assert.Equal(3, during.Value("stompbroker_queue_depth", $"destination=\"{queue}\""));
             Assert.True(during.Value("stompbroker_bytes_received_total") > 0);
 
