@@ -1,4 +1,5 @@
 using Broker.Stomp;
+using Broker.Tests.Hardening;
 using Broker.Tests.Infrastructure;
 
 namespace Broker.Tests;
@@ -28,7 +29,7 @@ public sealed class SlowConsumerTests
         while (sent < MaxMessages && !closed)
         {
             sent = await SendBatchAndCheckAsync(producer, normal, topic, sent);
-            closed = !await slow.ProbeAsync();
+            closed = !await slow.TrySendAsync("\n");
         }
 
         Assert.True(closed || await slow.WaitForServerCloseAsync(TimeSpan.FromSeconds(10)), $"the slow consumer is still connected after {sent} messages");
@@ -56,10 +57,10 @@ public sealed class SlowConsumerTests
             sent = await SendBatchAndCheckAsync(producer, normal, topic, sent);
         }
 
-        Assert.True(await slow.ProbeAsync() && await slow.ProbeAsync(), "the slow consumer was disconnected");
+        Assert.True(await slow.TrySendAsync("\n") && await slow.TrySendAsync("\n"), "the slow consumer was disconnected");
 
         // Now it reads: fewer messages than were sent (the oldest were dropped), in order, the last one last.
-        await slow.SendAsync("SEND\ndestination:/queue/nowhere\nreceipt:probe\n\n\0");
+        Assert.True(await slow.TrySendAsync("SEND\ndestination:/queue/nowhere\nreceipt:probe\n\n\0"), "the send failed: the server closed the connection");
         var received = new List<int>();
         while (true)
         {
@@ -82,12 +83,12 @@ public sealed class SlowConsumerTests
     }
 
     // CONNECT and SUBSCRIBE on a bare socket, read the answers, then never read again.
-    private static async Task<RawStompPeer> SubscribeSlowAsync(BrokerServer server, string topic)
+    private static async Task<RawSocket> SubscribeSlowAsync(BrokerServer server, string topic)
     {
-        var slow = await RawStompPeer.ConnectAsync(server.TcpPort);
-        await slow.SendAsync("CONNECT\naccept-version:1.2\nhost:/\n\n\0");
+        var slow = await RawSocket.ConnectAsync(server.TcpPort, receiveBufferSize: 4096);
+        Assert.True(await slow.TrySendAsync("CONNECT\naccept-version:1.2\nhost:/\n\n\0"), "the send failed: the server closed the connection");
         Assert.Equal(StompCommand.Connected, (await slow.ReadFrameAsync(StompTestClient.DefaultTimeout))?.Command);
-        await slow.SendAsync($"SUBSCRIBE\ndestination:{topic}\nid:slow\nreceipt:sub\n\n\0");
+        Assert.True(await slow.TrySendAsync($"SUBSCRIBE\ndestination:{topic}\nid:slow\nreceipt:sub\n\n\0"), "the send failed: the server closed the connection");
         Assert.Equal(StompCommand.Receipt, (await slow.ReadFrameAsync(StompTestClient.DefaultTimeout))?.Command);
         return slow;
     }

@@ -33,7 +33,7 @@ public sealed class NonReadingClientTests
         await normalWs.SubscribeAsync(topic, "normal-ws");
         await using var producer = await server.ConnectClientAsync();
 
-        var open = new List<(string Name, Func<Task<bool>> Probe)> { ("tcp 1", slowTcp1.ProbeAsync), ("tcp 2", slowTcp2.ProbeAsync), ("ws", () => ProbeAsync(slowWs)) };
+        var open = new List<(string Name, Func<Task<bool>> Probe)> { ("tcp 1", () => slowTcp1.TrySendAsync("\n")), ("tcp 2", () => slowTcp2.TrySendAsync("\n")), ("ws", () => ProbeAsync(slowWs)) };
         var sent = 0;
         while (sent < MaxMessages && open.Count > 0)
         {
@@ -108,12 +108,12 @@ public sealed class NonReadingClientTests
     }
 
     // CONNECT and SUBSCRIBE on a bare socket with a 4 KiB receive buffer, read the answers, then never read again.
-    private static async Task<RawStompPeer> SubscribeSlowTcpAsync(BrokerServer server, string topic)
+    private static async Task<RawSocket> SubscribeSlowTcpAsync(BrokerServer server, string topic)
     {
-        var slow = await RawStompPeer.ConnectAsync(server.TcpPort);
-        await slow.SendAsync("CONNECT\naccept-version:1.2\nhost:/\n\n\0");
+        var slow = await RawSocket.ConnectAsync(server.TcpPort, receiveBufferSize: 4096);
+        Assert.True(await slow.TrySendAsync("CONNECT\naccept-version:1.2\nhost:/\n\n\0"), "the send failed: the server closed the connection");
         Assert.Equal(StompCommand.Connected, (await slow.ReadFrameAsync(StompTestClient.DefaultTimeout))?.Command);
-        await slow.SendAsync($"SUBSCRIBE\ndestination:{topic}\nid:slow\nreceipt:sub\n\n\0");
+        Assert.True(await slow.TrySendAsync($"SUBSCRIBE\ndestination:{topic}\nid:slow\nreceipt:sub\n\n\0"), "the send failed: the server closed the connection");
         Assert.Equal(StompCommand.Receipt, (await slow.ReadFrameAsync(StompTestClient.DefaultTimeout))?.Command);
         return slow;
     }
