@@ -3,20 +3,20 @@ using Broker.Tests.Infrastructure;
 
 namespace Broker.Client.Tests;
 
-/// <summary>A broker that can send and wants a heart-beat every 200 ms, and closes a client silent for 600 ms.</summary>
+/// <summary>A broker that can send and wants a heart-beat every 400 ms, and closes a client silent for 1.6 s.</summary>
 public sealed class FastHeartBeatBroker : IAsyncLifetime
 {
     public BrokerServer Server { get; private set; } = null!;
 
     public async Task InitializeAsync() => Server = await BrokerServer.StartAsync(
-        "Broker:Tcp:HeartBeat:SendMs=200",
-        "Broker:Tcp:HeartBeat:ReceiveMs=200",
+        "Broker:Tcp:HeartBeat:SendMs=400",
+        "Broker:Tcp:HeartBeat:ReceiveMs=400",
         "Broker:Tcp:HeartBeat:MinMs=100",
-        "Broker:Tcp:HeartBeat:Tolerance=3",
-        "Broker:WebSocket:HeartBeat:SendMs=200",
-        "Broker:WebSocket:HeartBeat:ReceiveMs=200",
+        "Broker:Tcp:HeartBeat:Tolerance=4",
+        "Broker:WebSocket:HeartBeat:SendMs=400",
+        "Broker:WebSocket:HeartBeat:ReceiveMs=400",
         "Broker:WebSocket:HeartBeat:MinMs=100",
-        "Broker:WebSocket:HeartBeat:Tolerance=3");
+        "Broker:WebSocket:HeartBeat:Tolerance=4");
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 }
@@ -24,16 +24,17 @@ public sealed class FastHeartBeatBroker : IAsyncLifetime
 /// <summary>Heart-beats both ways keep an idle connection up; a silent broker is noticed.</summary>
 public sealed class HeartBeatTests(FastHeartBeatBroker broker) : IClassFixture<FastHeartBeatBroker>
 {
-    private static readonly TimeSpan Idle = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Idle = TimeSpan.FromSeconds(4);
 
     private BrokerServer Server => broker.Server;
 
-    // The client beats every 200 ms (the broker's 600 ms limit allows two misses) and wants one every 500 ms (its own
-    // limit is twice that): small enough that any missed beats drop the connection within the idle period.
+    // The client beats every 400 ms (the broker's 1.6 s limit allows three misses) and wants one every 800 ms (its own
+    // limit is twice that): small enough that missed beats would drop the connection within the 4 s idle period, and
+    // wide enough that a scheduling stall on a loaded 2-core machine does not.
     private static StompClientOptions Beating(StompClientOptions options) => options with
     {
-        HeartBeatOutgoing = TimeSpan.FromMilliseconds(200),
-        HeartBeatIncoming = TimeSpan.FromMilliseconds(500),
+        HeartBeatOutgoing = TimeSpan.FromMilliseconds(400),
+        HeartBeatIncoming = TimeSpan.FromMilliseconds(800),
     };
 
     [Theory]
@@ -44,7 +45,7 @@ public sealed class HeartBeatTests(FastHeartBeatBroker broker) : IClassFixture<F
         await using var client = await Clients.ConnectAsync(Server, transport, Beating);
         var states = new StateRecorder(client);
 
-        // Idle for several times the broker's 600 ms limit and the client's own 1 s one.
+        // Idle for more than twice the broker's 1.6 s limit and the client's own 1.6 s one.
         await StaysConnectedAsync(client, states, Idle);
 
         var queue = Unique.Queue("alive");
@@ -56,7 +57,7 @@ public sealed class HeartBeatTests(FastHeartBeatBroker broker) : IClassFixture<F
     [Fact]
     public async Task A_client_notices_a_broker_that_stopped_beating_and_reconnects()
     {
-        // The fake promises a beat every 100 ms (so 500 ms is agreed) and then sends nothing at all.
+        // The fake promises a beat every 100 ms (the client wants 800 ms, so 800 ms is agreed) and then sends nothing.
         await using var fake = FakeStompServer.Answering(heartBeat: "100,0");
         await using var client = await StompClient.ConnectAsync(Beating(Clients.Options(fake.Uri)));
         var states = new StateRecorder(client);
