@@ -6,9 +6,14 @@ namespace Broker.Routing;
 /// </summary>
 public interface IMessageBackend
 {
-    /// <summary>Publishes a message. Completes when the backend has taken it (a RECEIPT may then be sent).</summary>
+    /// <summary>
+    /// Publishes a message in two steps, so a session can keep many publishes in flight without losing their order.
+    /// The returned <see cref="ValueTask{T}"/> completes once the message is handed over: a message published after
+    /// that cannot overtake it. The task it yields completes when the backend has taken the message (a RECEIPT may
+    /// then be sent), or fails with <see cref="BackendUnavailableException"/>.
+    /// </summary>
     /// <exception cref="DestinationException">The destination is not one this backend serves.</exception>
-    ValueTask PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken);
+    ValueTask<Task> PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken);
 
     /// <summary>Starts delivering messages of <paramref name="destination"/> to <paramref name="consumer"/>.</summary>
     /// <exception cref="DestinationException">The destination is not one this backend serves.</exception>

@@ -216,6 +216,13 @@ internal sealed partial class StompSession
         }
 
         _transactions.Clear();
+
+        // Publishes still unconfirmed go on without us; nobody is left to tell if one fails.
+        while (_unconfirmedPublishes.TryDequeue(out var unconfirmed))
+        {
+            _ = unconfirmed.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
         var reason = _closeReason ?? CloseReason.PeerClosed;
         await _transport.CloseAsync(reason, CancellationToken.None);
         _registry.Remove(this);

@@ -37,8 +37,15 @@ internal sealed partial class StompSession : IDisposable
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, Delivery> _unacked = [];
     private readonly Dictionary<string, List<TransactionAction>> _transactions = new(StringComparer.Ordinal);
+
+    // How many publishes may wait for the backend's confirm before the reader waits for the oldest: back-pressure
+    // on a producer that outruns RabbitMQ.
+    private const int MaxUnconfirmedPublishes = 1024;
+
+    // Publishes handed to the backend and not yet confirmed, oldest first (only the reader touches it).
+    private readonly Queue<Task> _unconfirmedPublishes = new();
     private readonly Dictionary<string, string> _temporaryQueues = new(StringComparer.Ordinal);
-    private readonly StompHeaderTable _sendHeaders = new();
+    private StompHeaderTable? _sendHeaders; // made by the first SEND: an idle or subscribe-only connection holds none
 
     private IMessageBackend _backend;
     private BrokerPrincipal? _principal;
@@ -152,7 +159,7 @@ internal sealed partial class StompSession : IDisposable
     public void Dispose()
     {
         _parser.Dispose();
-        _sendHeaders.Dispose();
+        _sendHeaders?.Dispose();
     }
 
     /// <summary>
@@ -321,6 +328,7 @@ internal sealed partial class StompSession : IDisposable
 
             if (receipt is not null)
             {
+                await AwaitPublishesAsync();
                 SendReceipt(receipt);
             }
         }
@@ -489,9 +497,36 @@ internal sealed partial class StompSession : IDisposable
             return;
         }
 
-        await _backend.PublishAsync(destination, message, cancellationToken);
+        await PublishAsync(destination, message, cancellationToken);
+    }
+
+    // Hands the message over and goes on to the next frame without waiting for the backend to confirm it (RabbitMQ
+    // takes a round trip): confirms are awaited, oldest first, only before a RECEIPT, or when too many are open.
+    private async ValueTask PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
+    {
+        var taken = await _backend.PublishAsync(destination, message, cancellationToken);
         _context.Metrics.MessagesPublished.Add(
             1, new KeyValuePair<string, object?>("kind", destination.Kind.ToString()), new KeyValuePair<string, object?>("destination", destination.Value));
+        if (taken.IsCompletedSuccessfully && _unconfirmedPublishes.Count == 0)
+        {
+            return;
+        }
+
+        _unconfirmedPublishes.Enqueue(taken);
+        while (_unconfirmedPublishes.TryPeek(out var oldest) && (oldest.IsCompleted || _unconfirmedPublishes.Count > MaxUnconfirmedPublishes))
+        {
+            // A failed one surfaces here as BackendUnavailableException: ERROR, then close.
+            await _unconfirmedPublishes.Dequeue();
+        }
+    }
+
+    // Everything published so far is confirmed: a RECEIPT may be sent.
+    private async ValueTask AwaitPublishesAsync()
+    {
+        while (_unconfirmedPublishes.TryDequeue(out var oldest))
+        {
+            await oldest;
+        }
     }
 
     // The MESSAGE every subscriber gets: the SEND's headers minus the per-frame ones, and the body copied out of
@@ -512,6 +547,7 @@ internal sealed partial class StompSession : IDisposable
             replyTo = "/reply-queue/" + await EnsureTemporaryQueueAsync(name, cancellationToken);
         }
 
+        _sendHeaders ??= new StompHeaderTable();
         _sendHeaders.Clear();
         for (var i = 0; i < headers.Count; i++)
         {
@@ -799,11 +835,7 @@ internal sealed partial class StompSession : IDisposable
         {
             if (action.Message is not null)
             {
-                await _backend.PublishAsync(action.Destination, action.Message, cancellationToken);
-                _context.Metrics.MessagesPublished.Add(
-                    1,
-                    new KeyValuePair<string, object?>("kind", action.Destination.Kind.ToString()),
-                    new KeyValuePair<string, object?>("destination", action.Destination.Value));
+                await PublishAsync(action.Destination, action.Message, cancellationToken);
             }
             else
             {

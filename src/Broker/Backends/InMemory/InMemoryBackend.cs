@@ -38,7 +38,7 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
     public QueueStorageBudget Budget { get; }
 
     /// <inheritdoc/>
-    public ValueTask PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
+    public ValueTask<Task> PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
     {
         if (destination.Kind is DestinationKind.Topic or DestinationKind.Queue or DestinationKind.ReplyQueue)
         {
@@ -56,7 +56,7 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
 
                 break;
             case DestinationKind.Queue:
-                _queues.GetOrAdd(destination.Name, name => new InMemoryQueue(name, Budget)).Enqueue(message);
+                _queues.GetOrAdd(destination.Name, static (name, budget) => new InMemoryQueue(name, budget), Budget).Enqueue(message);
                 break;
             case DestinationKind.ReplyQueue:
                 if (_temporaryQueues.TryGetValue(destination.Name, out var temporary))
@@ -73,7 +73,8 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
                 throw NotServed(destination);
         }
 
-        return ValueTask.CompletedTask;
+        // Taken as soon as it is queued: nothing to wait for.
+        return ValueTask.FromResult(Task.CompletedTask);
     }
 
     /// <inheritdoc/>
@@ -82,7 +83,7 @@ public sealed class InMemoryBackend : IMessageBackend, IBackendStatus
         IConsumerBinding binding = destination.Kind switch
         {
             DestinationKind.Topic => _topics.GetOrAdd(destination.Name, static _ => new InMemoryTopic()).Add(consumer),
-            DestinationKind.Queue => _queues.GetOrAdd(destination.Name, name => new InMemoryQueue(name, Budget)).AddConsumer(consumer),
+            DestinationKind.Queue => _queues.GetOrAdd(destination.Name, static (name, budget) => new InMemoryQueue(name, budget), Budget).AddConsumer(consumer),
             DestinationKind.TempQueue => _temporaryQueues.GetOrAdd(destination.Name, name => new InMemoryQueue(name, Budget)).AddConsumer(consumer),
             _ => throw NotServed(destination),
         };

@@ -50,6 +50,7 @@ internal sealed class AmqpConsumerBinding(
     private readonly StompHeaderTable _scratch = new();
     private readonly Queue<(BrokerMessage Message, bool Redelivered, AmqpSettlement Settlement)> _pending = new();
     private IChannel? _channel;
+    private AckCoalescer? _acks;
     private IConnection? _owner;
     private bool _disposed;
 
@@ -92,6 +93,7 @@ internal sealed class AmqpConsumerBinding(
                 {
                     _pending.Clear();
                     _channel = channel;
+                    _acks = new AckCoalescer(backend, channel);
                     _owner = connection;
                 }
 
@@ -181,7 +183,7 @@ internal sealed class AmqpConsumerBinding(
             }
 
             var message = AmqpMessageMapper.ToStomp(name, delivery.BasicProperties, delivery.Body.Span, _scratch, backend.Options.TemporaryQueuePrefix);
-            var settlement = new AmqpSettlement(backend, channel, delivery.DeliveryTag);
+            var settlement = new AmqpSettlement(_acks!, delivery.DeliveryTag);
             if (_pending.Count > 0 || !consumer.TryDeliver(message, delivery.Redelivered, settlement))
             {
                 _pending.Enqueue((message, delivery.Redelivered, settlement));
@@ -192,8 +194,8 @@ internal sealed class AmqpConsumerBinding(
     }
 }
 
-/// <summary>Settles one AMQP delivery, once, on the channel it came on. A closed channel means RabbitMQ already requeued it.</summary>
-internal sealed class AmqpSettlement(RabbitMqBackend backend, IChannel channel, ulong deliveryTag) : IDeliverySettlement
+/// <summary>Settles one AMQP delivery, once, through its channel's <see cref="AckCoalescer"/>.</summary>
+internal sealed class AmqpSettlement(AckCoalescer acks, ulong deliveryTag) : IDeliverySettlement
 {
     private int _settled;
 
@@ -201,7 +203,7 @@ internal sealed class AmqpSettlement(RabbitMqBackend backend, IChannel channel, 
     {
         if (Interlocked.Exchange(ref _settled, 1) == 0)
         {
-            _ = SettleAsync(ack: true, requeue: false);
+            acks.Ack(deliveryTag);
         }
     }
 
@@ -209,31 +211,7 @@ internal sealed class AmqpSettlement(RabbitMqBackend backend, IChannel channel, 
     {
         if (Interlocked.Exchange(ref _settled, 1) == 0)
         {
-            _ = SettleAsync(ack: false, requeue);
-        }
-    }
-
-    private async Task SettleAsync(bool ack, bool requeue)
-    {
-        try
-        {
-            if (!channel.IsOpen)
-            {
-                return;
-            }
-
-            if (ack)
-            {
-                await channel.BasicAckAsync(deliveryTag, multiple: false);
-            }
-            else
-            {
-                await channel.BasicNackAsync(deliveryTag, multiple: false, requeue);
-            }
-        }
-        catch (Exception ex) when (ex is AlreadyClosedException or OperationInterruptedException or IOException or ObjectDisposedException)
-        {
-            RabbitMqBackend.LogSettleFailed(backend.Logger, ex.Message);
+            acks.Nack(deliveryTag, requeue);
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Broker.Configuration;
 using Broker.Diagnostics.Status;
 using Broker.Routing;
@@ -39,7 +38,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
     private readonly SemaphoreSlim _topicGate = new(1, 1);
     private readonly ConcurrentDictionary<string, byte> _verified = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _topologyGate = new(1, 1);
-    private readonly Channel<PublisherSlot> _publishers = Channel.CreateBounded<PublisherSlot>(PublisherChannels);
+    private readonly ConfirmPublisher[] _publishers = [.. Enumerable.Range(0, PublisherChannels).Select(_ => new ConfirmPublisher())];
     private readonly CancellationTokenSource _stopping = new();
     private IChannel? _topologyChannel;
     private volatile IConnection? _connection;
@@ -51,10 +50,6 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
     {
         _options = options.Value.RabbitMq;
         _logger = logger;
-        for (var i = 0; i < PublisherChannels; i++)
-        {
-            _publishers.Writer.TryWrite(new PublisherSlot());
-        }
     }
 
     /// <summary>Raised on each change of <see cref="State"/>.</summary>
@@ -97,6 +92,11 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
         }
 
         await StopAsync(CancellationToken.None);
+        foreach (var publisher in _publishers)
+        {
+            publisher.Dispose();
+        }
+
         _stopping.Dispose();
         _topicGate.Dispose();
         _topologyGate.Dispose();
@@ -209,35 +209,50 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
     private static TimeSpan Jitter(TimeSpan delay) => delay * (0.8 + (Random.Shared.NextDouble() * 0.4));
 
     /// <inheritdoc/>
-    public async ValueTask PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
+    public async ValueTask<Task> PublishAsync(Destination destination, BrokerMessage message, CancellationToken cancellationToken)
     {
         var connection = CurrentConnection();
         var (exchange, routingKey) = await ResolvePublishTargetAsync(connection, destination, cancellationToken);
         var properties = AmqpMessageMapper.ToAmqp(message, _options.TemporaryQueuePrefix);
-        var slot = await _publishers.Reader.ReadAsync(cancellationToken);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.PublishTimeout);
+
+        // One channel per target, so the messages of a destination keep their order while different destinations
+        // spread over the channels.
+        var publisher = _publishers[(int)((uint)HashCode.Combine(exchange, routingKey) % (uint)_publishers.Length)];
+        Task confirmed;
         try
         {
-            var channel = await slot.GetChannelAsync(connection, timeout.Token);
-            await channel.BasicPublishAsync(exchange, routingKey, mandatory: false, properties, message.Template.Body, timeout.Token);
-            _publishes.Increment(destination.Value);
+            confirmed = await publisher.PublishAsync(connection, exchange, routingKey, properties, message.Template.Body, cancellationToken);
         }
-        catch (PublishException)
+        catch (Exception ex) when (ex is AlreadyClosedException or OperationInterruptedException or IOException or ObjectDisposedException)
+        {
+            throw new BackendUnavailableException("backend unavailable: the connection to RabbitMQ was lost before the message was sent", ex);
+        }
+
+        return AwaitConfirmAsync(confirmed, destination.Value);
+    }
+
+    private async Task AwaitConfirmAsync(Task confirmed, string destination)
+    {
+        try
+        {
+            await confirmed.WaitAsync(_options.PublishTimeout, _stopping.Token);
+            _publishes.Increment(destination);
+        }
+        catch (PublishRefusedException)
         {
             throw new BackendUnavailableException("backend unavailable: RabbitMQ refused the message");
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (TimeoutException)
         {
             throw new BackendUnavailableException($"backend unavailable: RabbitMQ did not confirm the message within {_options.PublishTimeout.TotalSeconds:0.#} s");
+        }
+        catch (OperationCanceledException)
+        {
+            throw new BackendUnavailableException("backend unavailable: the broker is stopping");
         }
         catch (Exception ex) when (ex is AlreadyClosedException or OperationInterruptedException or IOException or ObjectDisposedException)
         {
             throw new BackendUnavailableException("backend unavailable: the connection to RabbitMQ was lost before the message was confirmed", ex);
-        }
-        finally
-        {
-            _publishers.Writer.TryWrite(slot);
         }
     }
 
@@ -492,26 +507,4 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
 
     [LoggerMessage(104, LogLevel.Debug, "RabbitMQ backend could not settle a delivery: {Error}")]
     internal static partial void LogSettleFailed(ILogger logger, string error);
-
-    /// <summary>One confirm-mode channel of the publisher pool, replaced when it or its connection closes.</summary>
-    private sealed class PublisherSlot
-    {
-        private IChannel? _channel;
-        private IConnection? _owner;
-
-        public async ValueTask<IChannel> GetChannelAsync(IConnection connection, CancellationToken cancellationToken)
-        {
-            if (_channel is { IsOpen: true } && ReferenceEquals(_owner, connection))
-            {
-                return _channel;
-            }
-
-            _channel?.Dispose();
-            _channel = await connection.CreateChannelAsync(
-                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
-                cancellationToken);
-            _owner = connection;
-            return _channel;
-        }
-    }
 }

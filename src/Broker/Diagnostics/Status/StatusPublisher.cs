@@ -104,7 +104,7 @@ internal sealed partial class StatusPublisher : BackgroundService
         try
         {
             _ = Destination.TryParse(Topic, out var destination, out _);
-            await backend.PublishAsync(destination, message, cancellationToken);
+            await await backend.PublishAsync(destination, message, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
