@@ -9,11 +9,14 @@ namespace Broker.Diagnostics;
 /// Serves the broker's <see cref="System.Diagnostics.Metrics"/> instruments in the Prometheus text format
 /// (<c>GET /metrics</c>): counters as <c>_total</c>, up-down counters and observable gauges as gauges. It listens to
 /// this broker's own meter only, so several brokers in one process (tests) never mix their figures.
+/// Measurements come several times per message, so recording one allocates nothing once its series exists: the label
+/// text of a tag set is made once and looked up by the tags themselves, and each series is a cell added to in place.
 /// </summary>
 internal sealed class PrometheusExporter : IDisposable
 {
     private readonly MeterListener _listener = new();
-    private readonly ConcurrentDictionary<Instrument, ConcurrentDictionary<string, double>> _series = new();
+    private readonly ConcurrentDictionary<Instrument, ConcurrentDictionary<string, SeriesCell>> _series = new();
+    private readonly ConcurrentDictionary<TagSet, string> _labels = new();
     private readonly Lock _scrape = new();
 
     public PrometheusExporter(BrokerMetrics metrics)
@@ -23,13 +26,13 @@ internal sealed class PrometheusExporter : IDisposable
         {
             if (ReferenceEquals(instrument.Meter, metrics.Meter))
             {
-                _series.TryAdd(instrument, new ConcurrentDictionary<string, double>(StringComparer.Ordinal));
-                listener.EnableMeasurementEvents(instrument);
+                var series = _series.GetOrAdd(instrument, static _ => new ConcurrentDictionary<string, SeriesCell>(StringComparer.Ordinal));
+                listener.EnableMeasurementEvents(instrument, series);
             }
         };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
-        _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Record(instrument, value, tags));
-        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, state) => Record(instrument, value, tags, state));
+        _listener.SetMeasurementEventCallback<int>((instrument, value, tags, state) => Record(instrument, value, tags, state));
+        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, state) => Record(instrument, value, tags, state));
         _listener.Start();
     }
 
@@ -51,9 +54,9 @@ internal sealed class PrometheusExporter : IDisposable
                     text.Append(name).Append(" 0\n");
                 }
 
-                foreach (var (labels, value) in series.OrderBy(s => s.Key, StringComparer.Ordinal))
+                foreach (var (labels, cell) in series.OrderBy(s => s.Key, StringComparer.Ordinal))
                 {
-                    text.Append(name).Append(labels).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+                    text.Append(name).Append(labels).Append(' ').Append(cell.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
                 }
             }
 
@@ -63,22 +66,44 @@ internal sealed class PrometheusExporter : IDisposable
 
     public void Dispose() => _listener.Dispose();
 
-    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
     {
-        if (!_series.TryGetValue(instrument, out var series))
+        if (state is not ConcurrentDictionary<string, SeriesCell> series)
         {
             return;
         }
 
-        var labels = Labels(tags);
+        var labels = tags.Length switch
+        {
+            0 => "",
+            1 => LabelsOf(new TagSet(tags[0].Key, tags[0].Value, null, null), tags),
+            2 => LabelsOf(new TagSet(tags[0].Key, tags[0].Value, tags[1].Key, tags[1].Value), tags),
+            _ => Labels(tags),
+        };
+        if (!series.TryGetValue(labels, out var cell))
+        {
+            cell = series.GetOrAdd(labels, static _ => new SeriesCell());
+        }
+
         if (instrument.IsObservable)
         {
-            series[labels] = value; // an observation is the current value
+            cell.Set(value); // an observation is the current value
         }
         else
         {
-            series.AddOrUpdate(labels, value, (_, total) => total + value);
+            cell.Add(value);
         }
+    }
+
+    private string LabelsOf(TagSet key, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        if (_labels.TryGetValue(key, out var labels))
+        {
+            return labels;
+        }
+
+        labels = Labels(tags);
+        return _labels.GetOrAdd(key, labels);
     }
 
     private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
@@ -105,5 +130,34 @@ internal sealed class PrometheusExporter : IDisposable
         }
 
         return text.Append('}').ToString();
+    }
+
+    // Up to two tags, as the broker's instruments have; values compare by Equals (strings by content).
+    private readonly record struct TagSet(string? Key1, object? Value1, string? Key2, object? Value2);
+
+    /// <summary>One series' value, added to without a lock.</summary>
+    private sealed class SeriesCell
+    {
+        private long _bits;
+
+        public double Value => BitConverter.Int64BitsToDouble(Volatile.Read(ref _bits));
+
+        public void Set(double value) => Volatile.Write(ref _bits, BitConverter.DoubleToInt64Bits(value));
+
+        public void Add(double value)
+        {
+            var seen = Volatile.Read(ref _bits);
+            while (true)
+            {
+                var updated = BitConverter.DoubleToInt64Bits(BitConverter.Int64BitsToDouble(seen) + value);
+                var previous = Interlocked.CompareExchange(ref _bits, updated, seen);
+                if (previous == seen)
+                {
+                    return;
+                }
+
+                seen = previous;
+            }
+        }
     }
 }

@@ -100,7 +100,11 @@ public static class BrokerHostingExtensions
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownGracePeriod + TimeSpan.FromSeconds(5));
 
         // A frame must fit in the socket's input pipe before the parser can take it; the parser enforces the limit.
-        builder.WebHost.UseSockets(o => o.MaxReadBufferSize = options.Limits.MaxFrameBytes + (64L * 1024));
+        builder.WebHost.UseSockets(o =>
+        {
+            o.MaxReadBufferSize = options.Limits.MaxFrameBytes + (64L * 1024);
+            o.UnsafePreferInlineScheduling = options.InlineScheduling;
+        });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;

@@ -34,6 +34,7 @@ internal sealed partial class StompSession
         var output = _transport.Output;
         var stamp = new byte[_messageIdPrefix.Length + 20];
         _messageIdPrefix.CopyTo(stamp, 0);
+        var counts = new FrameCounts();
         while (await _outbound.WaitToReadAsync())
         {
             var unflushed = 0;
@@ -41,6 +42,7 @@ internal sealed partial class StompSession
             {
                 if (item.CloseAfter is not null)
                 {
+                    CountFrames(ref counts);
                     await _transport.FlushAsync(CancellationToken.None);
                     return;
                 }
@@ -49,9 +51,11 @@ internal sealed partial class StompSession
                 {
                     case OutboundKind.Frame:
                         output.Write(item.Frame);
+                        counts.Frames++;
                         break;
                     case OutboundKind.HeartBeat:
                         StompWriter.WriteHeartBeat(output);
+                        counts.HeartBeats++;
                         break;
                     case OutboundKind.Message when item.Message is null:
                         continue; // dropped by the drop-oldest policy
@@ -62,15 +66,16 @@ internal sealed partial class StompSession
                     case OutboundKind.Message:
                         WriteMessage(output, item, stamp);
                         item.Settlement?.Ack();
+                        counts.Messages++;
                         break;
                 }
 
                 _transport.EndFrame();
-                _context.Metrics.FramesOut.Add(1, new KeyValuePair<string, object?>("kind", item.Kind.ToString()));
-                _context.Metrics.BytesOut.Add(item.Size);
+                counts.Bytes += item.Size;
                 unflushed += item.Size;
                 if (unflushed >= FlushThresholdBytes)
                 {
+                    CountFrames(ref counts);
                     if (!await FlushAsync())
                     {
                         return;
@@ -80,6 +85,7 @@ internal sealed partial class StompSession
                 }
             }
 
+            CountFrames(ref counts);
             if (!await FlushAsync())
             {
                 return;
@@ -87,6 +93,41 @@ internal sealed partial class StompSession
 
             NotifyRoomIfDrained();
         }
+    }
+
+    // Metrics once per flush rather than per frame: a burst of deliveries costs one update per kind.
+    private void CountFrames(ref FrameCounts counts)
+    {
+        var metrics = _context.Metrics;
+        if (counts.Messages > 0)
+        {
+            metrics.FramesOut.Add(counts.Messages, new KeyValuePair<string, object?>("kind", nameof(OutboundKind.Message)));
+        }
+
+        if (counts.Frames > 0)
+        {
+            metrics.FramesOut.Add(counts.Frames, new KeyValuePair<string, object?>("kind", nameof(OutboundKind.Frame)));
+        }
+
+        if (counts.HeartBeats > 0)
+        {
+            metrics.FramesOut.Add(counts.HeartBeats, new KeyValuePair<string, object?>("kind", nameof(OutboundKind.HeartBeat)));
+        }
+
+        if (counts.Bytes > 0)
+        {
+            metrics.BytesOut.Add(counts.Bytes);
+        }
+
+        counts = default;
+    }
+
+    private struct FrameCounts
+    {
+        public long Messages;
+        public long Frames;
+        public long HeartBeats;
+        public long Bytes;
     }
 
     private void WriteMessage(IBufferWriter<byte> output, in OutboundItem item, byte[] stamp)

@@ -42,6 +42,10 @@ internal sealed partial class StompSession : IDisposable
     // on a producer that outruns RabbitMQ.
     private const int MaxUnconfirmedPublishes = 1024;
 
+    // The destination of the last SEND, as sent and as parsed and authorized (only the reader touches these).
+    private Destination? _lastSendDestination;
+    private byte[]? _lastSendDestinationUtf8;
+
     // Publishes handed to the backend and not yet confirmed, oldest first (only the reader touches it).
     private readonly Queue<Task> _unconfirmedPublishes = new();
     private readonly Dictionary<string, string> _temporaryQueues = new(StringComparer.Ordinal);
@@ -478,10 +482,20 @@ internal sealed partial class StompSession : IDisposable
             return;
         }
 
-        var destination = RequireDestination(frame);
-        if (destination.Kind is not (DestinationKind.TempQueue or DestinationKind.ReplyQueue))
+        // A producer usually sends to one destination again and again: parsed and authorized once, not per message.
+        Destination destination;
+        if (_lastSendDestination is { } cached && raw.SequenceEqual(_lastSendDestinationUtf8))
         {
-            Authorize(destination, write: true);
+            destination = cached;
+        }
+        else
+        {
+            destination = RequireDestination(frame);
+            if (destination.Kind is not (DestinationKind.TempQueue or DestinationKind.ReplyQueue))
+            {
+                Authorize(destination, write: true);
+                (_lastSendDestination, _lastSendDestinationUtf8) = (destination, raw.ToArray());
+            }
         }
 
         if (destination.Kind == DestinationKind.TempQueue)
@@ -490,7 +504,7 @@ internal sealed partial class StompSession : IDisposable
             destination = new Destination(DestinationKind.ReplyQueue, await EnsureTemporaryQueueAsync(destination.Name, cancellationToken), "", destination.Value);
         }
 
-        var message = await CreateMessageAsync(frame, cancellationToken);
+        var message = await CreateMessageAsync(frame, destination.Value, cancellationToken);
         if (TryGetTransaction(frame, out var transaction))
         {
             AddToTransaction(transaction, TransactionAction.ForSend(destination, message));
@@ -531,10 +545,9 @@ internal sealed partial class StompSession : IDisposable
 
     // The MESSAGE every subscriber gets: the SEND's headers minus the per-frame ones, and the body copied out of
     // the connection's buffer (the frame is a view that dies when the reader advances).
-    private async ValueTask<BrokerMessage> CreateMessageAsync(StompFrame frame, CancellationToken cancellationToken)
+    private async ValueTask<BrokerMessage> CreateMessageAsync(StompFrame frame, string destination, CancellationToken cancellationToken)
     {
         var headers = frame.Headers;
-        var destination = headers.GetString(StompHeaderNames.Destination)!;
         string? replyTo = null;
         if (headers.TryGetValue("reply-to"u8, out var replyToValue) && replyToValue.StartsWith("/temp-queue/"u8))
         {
@@ -1006,6 +1019,7 @@ internal sealed partial class StompSession : IDisposable
         }
 
         _principal = principal;
+        (_lastSendDestination, _lastSendDestinationUtf8) = (null, null); // permissions may have changed
         ScheduleExpiry();
     }
 

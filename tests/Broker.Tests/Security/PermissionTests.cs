@@ -214,6 +214,28 @@ public sealed class PermissionTests(PermissionBrokerFixture broker) : IClassFixt
         Assert.Equal($"access refused: 'erin' may not subscribe to '{topic}'", error["message"]);
     }
 
+    [Fact]
+    public async Task A_token_refreshed_without_the_role_can_no_longer_send_where_it_just_sent()
+    {
+        // The session remembers the last SEND destination it authorized; new credentials must forget that.
+        var topic = News();
+        await using var reader = await Server.ConnectWithAsync(Transport.Tcp, ("passcode", Tokens.Create("erin", roles: ["reader"])));
+        await reader.SubscribeAsync(topic, "news");
+        await using var writer = await Server.ConnectWithAsync(Transport.Tcp, ("passcode", Tokens.Create("frank", roles: ["publisher"])));
+        await writer.SendAsync(topic, "allowed", receipt: true);
+        Assert.Equal("allowed", (await reader.ReceiveMessageAsync()).BodyText);
+
+        await writer.SendFrameAsync(
+            StompCommand.Send,
+            [("destination", "/broker/token"), ("receipt", "refreshed")],
+            System.Text.Encoding.UTF8.GetBytes(Tokens.Create("frank", roles: ["auditor"])));
+        await writer.ExpectReceiptAsync("refreshed");
+        await writer.SendFrameAsync(StompCommand.Send, [("destination", topic)], "refused"u8.ToArray());
+        var error = await writer.ExpectErrorThenCloseAsync();
+        Assert.Equal($"access refused: 'frank' may not send to '{topic}'", error["message"]);
+        await reader.ExpectNothingAsync(300);
+    }
+
     [Theory]
     [InlineData("/topic/chat.*", "/topic/chat.room1", true)]
     [InlineData("/topic/chat.*", "/topic/chat.", true)]
