@@ -10,12 +10,15 @@ namespace Broker.Backends.RabbitMq;
 /// window never waits on one held message. A nack goes out at once, and only once it is written can a later
 /// multiple ack pass over its tag, so an ack never swallows a nack.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The semaphore's wait handle is never created, so there is nothing to dispose; a flush may still run after the channel closes.")]
 internal sealed class AckCoalescer(RabbitMqBackend backend, IChannel channel)
 {
     private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _flushing = new(1, 1);
     private readonly HashSet<ulong> _settledUnsent = [];
     private readonly HashSet<ulong> _sentAboveFloor = [];
     private ulong _floor; // every tag up to here is acknowledged (or covered by a multiple ack being sent)
+    private ulong _ackUpTo; // the highest tag at or below the floor that no frame has acknowledged yet
     private ulong _floorSent;
     private bool _flushScheduled;
 
@@ -61,9 +64,23 @@ internal sealed class AckCoalescer(RabbitMqBackend backend, IChannel channel)
         }
     }
 
-    // One flush at a time (a single ack must be written before a multiple ack that covers its tag), looping while
-    // acks keep coming.
-    private async Task FlushAsync()
+    /// <summary>Sends every ack settled so far; before the channel closes, so an acknowledged message is not requeued.</summary>
+    public async Task FlushAsync()
+    {
+        // One flush at a time: a single ack must be written before a multiple ack that covers its tag.
+        await _flushing.WaitAsync();
+        try
+        {
+            await FlushPendingAsync();
+        }
+        finally
+        {
+            _flushing.Release();
+        }
+    }
+
+    // Loops while acks keep coming.
+    private async Task FlushPendingAsync()
     {
         while (true)
         {
@@ -72,8 +89,8 @@ internal sealed class AckCoalescer(RabbitMqBackend backend, IChannel channel)
             lock (_gate)
             {
                 AdvanceFloor();
-                multipleUpTo = _floor > _floorSent ? _floor : 0;
-                _floorSent = _floor;
+                multipleUpTo = _ackUpTo > _floorSent ? _ackUpTo : 0;
+                _floorSent = _ackUpTo;
                 singles = _settledUnsent.Count == 0 ? [] : [.. _settledUnsent];
                 foreach (var tag in singles)
                 {
@@ -115,9 +132,20 @@ internal sealed class AckCoalescer(RabbitMqBackend backend, IChannel channel)
     // Caller holds _gate. Moves the floor over every tag right above it that is settled.
     private void AdvanceFloor()
     {
-        while (_settledUnsent.Remove(_floor + 1) || _sentAboveFloor.Remove(_floor + 1))
+        while (true)
         {
-            _floor++;
+            if (_settledUnsent.Remove(_floor + 1))
+            {
+                _ackUpTo = ++_floor;
+            }
+            else if (_sentAboveFloor.Remove(_floor + 1))
+            {
+                _floor++;
+            }
+            else
+            {
+                break;
+            }
         }
     }
 }

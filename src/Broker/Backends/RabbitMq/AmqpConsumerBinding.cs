@@ -146,6 +146,7 @@ internal sealed class AmqpConsumerBinding(
     public async ValueTask DisposeAsync()
     {
         IChannel? channel;
+        AckCoalescer? acks;
         lock (_gate)
         {
             if (_disposed)
@@ -156,12 +157,19 @@ internal sealed class AmqpConsumerBinding(
             _disposed = true;
             _pending.Clear();
             channel = _channel;
+            acks = _acks;
             _channel = null;
         }
 
         backend.Remove(this);
         if (channel is not null)
         {
+            // Acks settled just before (an ACK then UNSUBSCRIBE) go out first, or RabbitMQ would redeliver those messages.
+            if (acks is not null)
+            {
+                await acks.FlushAsync();
+            }
+
             // Closing the channel hands its unacknowledged messages back to RabbitMQ, which redelivers them.
             await channel.CloseAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             channel.Dispose();
