@@ -76,6 +76,9 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
         {
             SubProtocol = chosen,
             DangerousEnableCompression = settings.Compression,
+            // A compressor kept between messages holds ~256 KiB of zlib state for the life of the connection, idle or
+            // not; without context takeover it exists only while a (large enough) message is compressed.
+            DisableServerContextTakeover = true,
             KeepAliveInterval = TimeSpan.Zero, // STOMP heart-beats keep the connection alive.
         });
 
@@ -84,7 +87,7 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
         var authorization = httpContext.Request.Headers.Authorization.ToString();
         var bearer = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             ? authorization["Bearer ".Length..].Trim()
-            : httpContext.Request.Query["access_token"].FirstOrDefault();
+            : httpContext.Request.QueryString.HasValue ? httpContext.Request.Query["access_token"].FirstOrDefault() : null;
         var transport = new WebSocketTransport(socket, remote, context.Options.Limits.MaxFrameBytes, settings.CompressionThresholdBytes)
         {
             SubProtocol = chosen,

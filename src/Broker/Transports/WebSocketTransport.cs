@@ -9,17 +9,27 @@ namespace Broker.Transports;
 /// STOMP over a WebSocket: message payloads, text or binary, are fed into one pipe and parsed as a byte stream, so a
 /// frame split over several messages and several frames in one message both work. Each outgoing frame is one message:
 /// text when it is valid UTF-8 without NUL in its body, binary otherwise.
+/// <para>
+/// An idle connection holds no buffer: the receive loop waits for the next message with a zero-byte read before it
+/// asks the pipe for memory, and the output buffer is rented for a flush and given back after it.
+/// </para>
 /// </summary>
 internal sealed class WebSocketTransport : StompTransport
 {
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
 
+    // Receive and output buffer size: most frames fit; bigger ones take several receives, or grow the output buffer.
+    private const int BufferSize = 16 * 1024;
+
     private readonly WebSocket _socket;
     private readonly Pipe _input;
-    private readonly ArrayBufferWriter<byte> _output = new(16 * 1024);
+    private readonly PooledBufferWriter _output = new(BufferSize);
     private readonly List<int> _frameEnds = [];
     private readonly int _compressionThreshold;
     private Task _receiving = Task.CompletedTask;
+
+    // One PipeOptions for all connections (they share the frame limit), not one per connection.
+    private static PipeOptions? s_inputOptions;
 
     public WebSocketTransport(WebSocket socket, string remoteAddress, int maxFrameBytes, int compressionThreshold)
     {
@@ -28,7 +38,13 @@ internal sealed class WebSocketTransport : StompTransport
         _compressionThreshold = compressionThreshold;
         // The pipe must hold a whole frame before the parser can take it; the parser bounds it at the frame limit.
         var pause = (long)maxFrameBytes + (64 * 1024);
-        _input = new Pipe(new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2, useSynchronizationContext: false));
+        var options = s_inputOptions;
+        if (options?.PauseWriterThreshold != pause)
+        {
+            s_inputOptions = options = new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2, useSynchronizationContext: false);
+        }
+
+        _input = new Pipe(options);
     }
 
     public override string Name => "ws";
@@ -82,8 +98,9 @@ internal sealed class WebSocketTransport : StompTransport
         }
         finally
         {
+            // Every send has completed (or failed): the buffer goes back to the pool until the next flush.
             _frameEnds.Clear();
-            _output.ResetWrittenCount();
+            _output.Reset();
         }
     }
 
@@ -122,14 +139,33 @@ internal sealed class WebSocketTransport : StompTransport
         var writer = _input.Writer;
         try
         {
+            var messageEnded = true;
             while (true)
             {
-                var memory = writer.GetMemory(16 * 1024);
+                // Between messages, wait with a zero-byte read: the pipe hands out memory (which stays rented while
+                // the receive is pending) only once a message has begun to arrive.
+                if (messageEnded)
+                {
+                    var next = await _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+                    if (next.MessageType == WebSocketMessageType.Close)
+                    {
+                        break;
+                    }
+
+                    if (next.EndOfMessage)
+                    {
+                        continue; // an empty message, consumed whole
+                    }
+                }
+
+                var memory = writer.GetMemory(BufferSize);
                 var result = await _socket.ReceiveAsync(memory, cancellationToken);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     break;
                 }
+
+                messageEnded = result.EndOfMessage;
 
                 writer.Advance(result.Count);
                 var flushed = await writer.FlushAsync(cancellationToken);
