@@ -131,6 +131,13 @@ public static class BrokerHostingExtensions
                     {
                         listen.UseHttps(TlsCertificates.Load(options.WebSocket.Tls, "Broker:WebSocket:Tls"));
                     }
+
+                    // After TLS: a plain STOMP upgrade is taken on the connection, everything else goes on to HTTP.
+                    var upgrade = new WebSocketConnectionUpgrade(
+                        listen.ApplicationServices.GetRequiredService<SessionContext>(),
+                        listen.ApplicationServices.GetRequiredService<WebSocketEndpoint>(),
+                        kestrel.Limits.RequestHeadersTimeout);
+                    listen.Use(next => connection => upgrade.HandleAsync(connection, next));
                 });
             }
         });

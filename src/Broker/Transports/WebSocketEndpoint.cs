@@ -1,4 +1,5 @@
 using Broker.Diagnostics;
+using System.Net.WebSockets;
 using Broker.Sessions;
 
 namespace Broker.Transports;
@@ -38,17 +39,12 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
 
         // Echo exactly one offered subprotocol, the highest STOMP version; none offered is fine; only unknown ones is not.
         var offered = httpContext.WebSockets.WebSocketRequestedProtocols;
-        string? chosen = null;
-        if (offered.Count > 0)
+        if (!TryChooseSubProtocol([.. offered], out var chosen))
         {
-            chosen = SubProtocols.FirstOrDefault(p => offered.Contains(p, StringComparer.OrdinalIgnoreCase));
-            if (chosen is null)
-            {
-                await RefuseAsync(
-                    httpContext, remote, StatusCodes.Status400BadRequest,
-                    $"No supported WebSocket subprotocol among '{string.Join(", ", offered)}'; this broker speaks {string.Join(", ", SubProtocols)}.");
-                return;
-            }
+            await RefuseAsync(
+                httpContext, remote, StatusCodes.Status400BadRequest,
+                $"No supported WebSocket subprotocol among '{string.Join(", ", offered)}'; this broker speaks {string.Join(", ", SubProtocols)}.");
+            return;
         }
 
         var address = httpContext.Connection.RemoteIpAddress;
@@ -82,21 +78,48 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
             KeepAliveInterval = TimeSpan.Zero, // STOMP heart-beats keep the connection alive.
         });
 
-        // The request ends when the session does; the server's stopping token ends the receive loop on shutdown.
         // Browsers cannot set headers on a WebSocket: a token may come as ?access_token=… instead of Authorization.
-        var authorization = httpContext.Request.Headers.Authorization.ToString();
-        var bearer = authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            ? authorization["Bearer ".Length..].Trim()
-            : httpContext.Request.QueryString.HasValue ? httpContext.Request.Query["access_token"].FirstOrDefault() : null;
+        var bearer = BearerToken(
+            httpContext.Request.Headers.Authorization.ToString(),
+            httpContext.Request.QueryString.HasValue ? httpContext.Request.Query["access_token"].FirstOrDefault() : null);
+        await RunSessionAsync(socket, remote, chosen, bearer, httpContext.RequestAborted);
+    }
+
+    /// <summary>A STOMP session over an accepted WebSocket, until either side ends it or the broker stops.</summary>
+    internal async Task RunSessionAsync(WebSocket socket, string remote, string? chosen, string? bearer, CancellationToken connectionClosed)
+    {
+        var settings = context.Options.WebSocket;
         var transport = new WebSocketTransport(socket, remote, context.Options.Limits.MaxFrameBytes, settings.CompressionThresholdBytes)
         {
             SubProtocol = chosen,
             BearerToken = string.IsNullOrEmpty(bearer) ? null : bearer,
         };
-        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(httpContext.RequestAborted, lifetime.ApplicationStopped);
+
+        // The server's stopping token ends the receive loop on shutdown.
+        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(connectionClosed, lifetime.ApplicationStopped);
         transport.StartReceiving(aborted.Token);
         using var session = new StompSession(transport, settings, context, _logger);
         await session.RunAsync(aborted.Token);
+    }
+
+    /// <summary>The bearer token of an upgrade: the Authorization header's, else the access_token query parameter.</summary>
+    internal static string? BearerToken(string? authorization, string? accessToken) =>
+        authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? authorization["Bearer ".Length..].Trim()
+            : accessToken;
+
+    /// <summary>The subprotocol to echo: the highest STOMP one offered; null when none was offered.</summary>
+    /// <returns>False when only protocols other than STOMP's were offered.</returns>
+    internal static bool TryChooseSubProtocol(IReadOnlyCollection<string> offered, out string? chosen)
+    {
+        chosen = null;
+        if (offered.Count == 0)
+        {
+            return true;
+        }
+
+        chosen = SubProtocols.FirstOrDefault(p => offered.Contains(p, StringComparer.OrdinalIgnoreCase));
+        return chosen is not null;
     }
 
     private async Task RefuseAsync(HttpContext context, string remote, int status, string reason)
