@@ -121,7 +121,7 @@ CASES=(
   "fanout-100|--scenario fanout --subscribers 100 --body 100"
   "latency-1k|--scenario latency --rate 1000 --body 100"
   "latency-10k|--scenario latency --rate 10000 --body 100"
-  "conns|--scenario conns --connections CONNECTIONS"
+  "conns|--scenario conns --connections CONNECTIONS --source-addresses 8"
 )
 
 split_list() { tr ', ' '\n' <<<"$1" | sed '/^$/d'; }
@@ -384,6 +384,9 @@ fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # ---- build ---------------------------------------------------------------------------------------------------
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# The commit measured is the one built now, not the one checked out when the (long) run ends.
+BUILT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+[[ -n "$(git status --porcelain -- src bench 2>/dev/null)" ]] && BUILT_COMMIT="$BUILT_COMMIT (with uncommitted changes)"
 if [[ "$BUILD" == 1 ]]; then
   say "building src/Broker and bench/Broker.Load (Release)"
   for proj in src/Broker/Broker.csproj bench/Broker.Load/Broker.Load.csproj; do
@@ -536,8 +539,7 @@ machine_block() {
   erl="$(dpkg-query -W -f '${Version}' erlang-base 2>/dev/null || echo '?')"
   amq="$(dpkg-query -W -f '${Version}' activemq 2>/dev/null || echo 'not installed')"
   java_v="$(java -version 2>&1 | head -n1)"
-  commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-  [[ -n "$(git status --porcelain -- src bench 2>/dev/null)" ]] && commit="$commit (with uncommitted changes)"
+  commit="$BUILT_COMMIT"
   local conns_note=""
   for c in "${SELECTED_CASES[@]}"; do
     if [[ "${c%%|*}" == conns ]]; then conns_note=", the conns case ($CONNECTIONS idle connections) in the last $CONNS_RUNS round(s)"; fi

@@ -50,7 +50,7 @@ internal static class ComparisonReport
                 var cells = brokers.ToDictionary(b => b, b => Summarize(row.Where(r => r.Broker == b).ToList(), scenario));
                 text.Append(CultureInfo.InvariantCulture, $"| {row.Key.Case} | {(row.Key.Transport == "ws" ? "WebSocket" : "TCP")} | ");
                 text.AppendJoin(" | ", brokers.Select(b => cells[b].Text));
-                text.Append(" | ").AppendJoin(" | ", Ratios(scenario, cells)).Append(" |\n");
+                text.Append(" | ").AppendJoin(" | ", Ratios(scenario, cells, row.First())).Append(" |\n");
             }
 
             text.Append('\n').Append(Legend(scenario)).Append("\n\n");
@@ -86,12 +86,24 @@ internal static class ComparisonReport
             }
         }
 
+        if (files.Count == 0)
+        {
+            throw new ArgumentException("report needs result files (RESULT.json...)");
+        }
+
         var results = new List<LoadResult>();
         foreach (var file in files)
         {
-            await using var stream = File.OpenRead(file);
-            results.Add(await JsonSerializer.DeserializeAsync<LoadResult>(stream, LoadResult.JsonOptions, cancellationToken)
-                ?? throw new InvalidDataException($"{file}: not a result"));
+            try
+            {
+                await using var stream = File.OpenRead(file);
+                results.Add(await JsonSerializer.DeserializeAsync<LoadResult>(stream, LoadResult.JsonOptions, cancellationToken)
+                    ?? throw new JsonException("empty"));
+            }
+            catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"{file}: not a readable result ({ex.Message})", ex);
+            }
         }
 
         var markdown = Build(results);
@@ -147,12 +159,12 @@ internal static class ComparisonReport
 
     private static string[] RatioHeaders(string scenario) => scenario switch
     {
-        "latency" => ["ours (in-memory) ÷ best reference", "target ≤ 0.33"],
+        "latency" => ["ours (in-memory) ÷ best reference", "target ≤ 0.33 (at 10,000 msg/s)"],
         "conns" => ["ours (in-memory) per connection", "target ≤ 10 KB"],
         _ => ["ours (in-memory) ÷ best reference", "target ≥ 2", "ours (RabbitMQ backend) ÷ RabbitMQ", "target ≥ 1"],
     };
 
-    private static IEnumerable<string> Ratios(string scenario, Dictionary<string, Cell> cells)
+    private static IEnumerable<string> Ratios(string scenario, Dictionary<string, Cell> cells, LoadResult sample)
     {
         double? Median(string broker) => cells.TryGetValue(broker, out var cell) ? cell.Median : null;
         var references = new[] { Median(RabbitMq), Median(ActiveMq) }.Where(v => v is not null).Select(v => v!.Value).ToList();
@@ -163,7 +175,9 @@ internal static class ComparisonReport
             {
                 var best = references.Count > 0 ? references.Min() : (double?)null;
                 var ratio = ours / best;
-                return [RatioText(ratio), Verdict(ratio is not null ? ratio <= 1.0 / 3 : null)];
+
+                // The target is stated at 10,000 msg/s; other rates are shown for the shape of the curve.
+                return [RatioText(ratio), sample.Parameters.Rate == 10_000 ? Verdict(ratio is not null ? ratio <= 1.0 / 3 : null) : "(no target)"];
             }
 
             case "conns":

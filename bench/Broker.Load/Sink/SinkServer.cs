@@ -111,8 +111,9 @@ internal sealed class SinkServer
         CancellationToken cancellationToken)
     {
         using var parser = new StompParser(new StompParserLimits { MaxFrameBytes = 64 * 1024 * 1024, MaxBodyBytes = 64 * 1024 * 1024 });
-        var buffer = new byte[256 * 1024];
-        var replies = new ArrayBufferWriter<byte>(4096);
+        // Small until a burst needs more: the sink's own memory per idle connection is a row of the comparison too.
+        var buffer = new byte[4096];
+        var replies = new ArrayBufferWriter<byte>(256);
         var filled = 0;
         while (true)
         {
