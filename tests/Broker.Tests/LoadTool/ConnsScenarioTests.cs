@@ -6,7 +6,8 @@ namespace Broker.Tests.LoadTool;
 
 /// <summary>
 /// Runs alone, after the parallel tests: the conns scenario reads this process's resident memory until it stops
-/// moving, which other tests' work in the same process would keep it from doing.
+/// moving, which other tests' work in the same process would keep it from doing; and the flow scenarios drive both
+/// cores flat out, which would starve the timing-sensitive tests (heart-beats) running beside them.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class LoadToolRunAloneGroup

@@ -9,6 +9,7 @@ namespace Broker.Tests.LoadTool;
 /// stompload's p2p, fan-out and latency scenarios against the real broker, in this process, over TCP and WebSocket:
 /// short runs that must deliver everything exactly once and in order, and say so in the result file.
 /// </summary>
+[Collection(LoadToolRunAloneGroup.Name)]
 public sealed class FlowScenarioTests(BrokerFixture broker) : IClassFixture<BrokerFixture>
 {
     private string Url(Transport transport) => transport == Transport.Tcp

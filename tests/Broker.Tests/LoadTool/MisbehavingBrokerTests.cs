@@ -6,6 +6,7 @@ namespace Broker.Tests.LoadTool;
 /// The load tool against brokers that get delivery wrong, are not there, or are not STOMP at all: it must say the run
 /// failed and why, in its result, never count a bad run as a measurement, and never crash.
 /// </summary>
+[Collection(LoadToolRunAloneGroup.Name)]
 public sealed class MisbehavingBrokerTests
 {
     [Fact]

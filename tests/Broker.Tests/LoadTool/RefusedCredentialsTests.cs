@@ -15,6 +15,7 @@ public sealed class AliceOnlyBrokerFixture : IAsyncLifetime
 }
 
 /// <summary>The load tool against a broker that refuses its credentials: the broker's ERROR is the result's error.</summary>
+[Collection(LoadToolRunAloneGroup.Name)]
 public sealed class RefusedCredentialsTests(AliceOnlyBrokerFixture broker) : IClassFixture<AliceOnlyBrokerFixture>
 {
     private const string BadCredentials = "access refused: bad login or passcode";

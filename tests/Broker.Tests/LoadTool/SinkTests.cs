@@ -7,6 +7,7 @@ namespace Broker.Tests.LoadTool;
 /// stompload's sink server (CONNECT and receipts answered, SENDs discarded), run in this process: the ceiling row of
 /// the comparison with --sink, and a broker that loses everything without it, which the tool must notice.
 /// </summary>
+[Collection(LoadToolRunAloneGroup.Name)]
 public sealed class SinkTests
 {
     [Theory]
