@@ -43,10 +43,10 @@ internal sealed class WebSocketConnectionUpgrade(SessionContext context, WebSock
         }
 
         var buffer = read.Buffer;
-        if (TryParseUpgrade(buffer, out var request, out var headLength) && Accepts(connection, request, out var chosen))
+        var address = (connection.RemoteEndPoint as IPEndPoint)?.Address;
+        if (TryParseUpgrade(buffer, out var request, out var headLength) && Accepts(address, request, out var chosen))
         {
             input.AdvanceTo(buffer.GetPosition(headLength));
-            var address = (connection.RemoteEndPoint as IPEndPoint)?.Address;
             try
             {
                 await RunAsync(connection, request, chosen);
@@ -101,18 +101,17 @@ internal sealed class WebSocketConnectionUpgrade(SessionContext context, WebSock
     }
 
     // Everything WebSocketEndpoint would check before accepting; any "no" leaves the request to it, to refuse.
-    private bool Accepts(ConnectionContext connection, UpgradeRequest request, out string? chosen)
+    private bool Accepts(IPAddress? address, UpgradeRequest request, out string? chosen)
     {
         chosen = null;
-        var allowed = context.Options.Security.AllowedOrigins;
-        if ((allowed.Count > 0 && !allowed.Contains(request.Origin ?? "", StringComparer.OrdinalIgnoreCase))
+        if (!endpoint.IsOriginAllowed(request.Origin ?? "")
             || context.Registry.IsShuttingDown
             || !WebSocketEndpoint.TryChooseSubProtocol(request.SubProtocols, out chosen))
         {
             return false;
         }
 
-        return context.Registry.TryAcquireConnection((connection.RemoteEndPoint as IPEndPoint)?.Address, context.Options.Limits, out _);
+        return context.Registry.TryAcquireConnection(address, context.Options.Limits, out _);
     }
 
     private static string AcceptKey(string key)

@@ -23,8 +23,7 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
         }
 
         // Browsers always send Origin; with an allow-list, a page from anywhere else is refused before any STOMP.
-        var allowed = context.Options.Security.AllowedOrigins;
-        if (allowed.Count > 0 && !allowed.Contains(httpContext.Request.Headers.Origin.ToString(), StringComparer.OrdinalIgnoreCase))
+        if (!IsOriginAllowed(httpContext.Request.Headers.Origin.ToString()))
         {
             context.Metrics.ConnectionsRefused.Add(1, new KeyValuePair<string, object?>("reason", "origin"));
             await RefuseAsync(httpContext, remote, StatusCodes.Status403Forbidden, $"Origin '{httpContext.Request.Headers.Origin}' is not allowed.");
@@ -100,6 +99,13 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
         transport.StartReceiving(aborted.Token);
         using var session = new StompSession(transport, settings, context, _logger);
         await session.RunAsync(aborted.Token);
+    }
+
+    /// <summary>Whether the Origin allow-list (if any) admits <paramref name="origin"/>; a missing Origin is "".</summary>
+    internal bool IsOriginAllowed(string origin)
+    {
+        var allowed = context.Options.Security.AllowedOrigins;
+        return allowed.Count == 0 || allowed.Contains(origin, StringComparer.OrdinalIgnoreCase);
     }
 
     /// <summary>The bearer token of an upgrade: the Authorization header's, else the access_token query parameter.</summary>
