@@ -72,6 +72,9 @@ internal sealed class LoadOptions
     /// <summary>Connections opened at once (conns).</summary>
     public int ConnectConcurrency { get; set; } = 64;
 
+    /// <summary>Seconds the conns scenario keeps its connections open after measuring (for a heap census).</summary>
+    public double HoldSeconds { get; set; }
+
     /// <summary>The broker's process id, whose resident memory the conns scenario reads from /proc.</summary>
     public int? BrokerPid { get; set; }
 
@@ -149,6 +152,7 @@ internal sealed class LoadOptions
                 case "--rate": options.Rate = PositiveInt(name, Value()); break;
                 case "--connections": options.Connections = PositiveInt(name, Value()); break;
                 case "--connect-concurrency": options.ConnectConcurrency = PositiveInt(name, Value()); break;
+                case "--hold": options.HoldSeconds = NonNegativeDouble(name, Value()); break;
                 case "--pid": options.BrokerPid = PositiveInt(name, Value()); break;
                 case "--source-addresses": options.SourceAddresses = PositiveInt(name, Value()); break;
                 case "--sink": options.Sink = true; break;

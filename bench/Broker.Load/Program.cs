@@ -20,6 +20,7 @@ const string Usage = """
           --pid PID                    conns: the broker whose VmRSS is read
           --source-addresses N (1)     spread connections over 127.0.0.1..127.0.0.N
           --connect-concurrency N (64) conns: connections opened at once
+          --hold S (0)                 conns: keep the connections open S seconds after measuring
           --sink                       the target is `stompload sink` (it delivers nothing)
           --broker NAME --label TEXT   names for the report
           --json FILE|-                the result as JSON      --quiet   no progress lines

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Broker.Tests.Infrastructure;
-using Broker.Transports;
+using Broker.Transports.WebSockets;
 
 namespace Broker.Tests;
 
@@ -58,24 +58,26 @@ public sealed class WebSocketUpgradeTests(BrokerFixture broker) : IClassFixture<
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
     }
 
+    // Both no-context-takeover parameters in every answer: each message is compressed on its own, so an idle
+    // connection holds no zlib state (the server may require client_no_context_takeover, RFC 7692 7.1.1.2).
     [Theory]
-    [InlineData("permessage-deflate", "permessage-deflate; server_no_context_takeover")]
-    [InlineData("permessage-deflate; client_max_window_bits", "permessage-deflate; server_no_context_takeover")]
+    [InlineData("permessage-deflate", "permessage-deflate; server_no_context_takeover; client_no_context_takeover", 15)]
+    [InlineData("permessage-deflate; client_max_window_bits", "permessage-deflate; server_no_context_takeover; client_no_context_takeover", 15)]
     [InlineData("permessage-deflate; client_max_window_bits=10; client_no_context_takeover",
-        "permessage-deflate; server_no_context_takeover; client_max_window_bits=10; client_no_context_takeover")]
-    [InlineData("permessage-deflate; server_max_window_bits=12", "permessage-deflate; server_no_context_takeover; server_max_window_bits=12")]
-    [InlineData("permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover")]
-    [InlineData("permessage-deflate; x-unknown, permessage-deflate", "permessage-deflate; server_no_context_takeover")] // the first acceptable offer
-    [InlineData("x-webkit-deflate-frame", null)]
-    [InlineData("permessage-deflate; server_max_window_bits=8", null)] // below what .NET's zlib supports
-    [InlineData("permessage-deflate; server_max_window_bits", null)] // the value is required
-    public void Permessage_deflate_offers_are_answered_per_rfc_7692(string offer, string? expected)
+        "permessage-deflate; server_no_context_takeover; client_max_window_bits=10; client_no_context_takeover", 15)]
+    [InlineData("permessage-deflate; server_max_window_bits=12", "permessage-deflate; server_no_context_takeover; server_max_window_bits=12; client_no_context_takeover", 12)]
+    [InlineData("permessage-deflate; server_no_context_takeover", "permessage-deflate; server_no_context_takeover; client_no_context_takeover", 15)]
+    [InlineData("permessage-deflate; x-unknown, permessage-deflate", "permessage-deflate; server_no_context_takeover; client_no_context_takeover", 15)] // the first acceptable offer
+    [InlineData("x-webkit-deflate-frame", null, 0)]
+    [InlineData("permessage-deflate; server_max_window_bits=8", null, 0)] // below what zlib's raw deflate supports
+    [InlineData("permessage-deflate; server_max_window_bits", null, 0)] // the value is required
+    public void Permessage_deflate_offers_are_answered_per_rfc_7692(string offer, string? expected, int serverWindowBits)
     {
         var negotiated = PerMessageDeflate.Negotiate(offer);
         Assert.Equal(expected, negotiated?.Response);
         if (negotiated is { } accepted)
         {
-            Assert.False(accepted.Options.ServerContextTakeover);
+            Assert.Equal(serverWindowBits, accepted.ServerWindowBits);
         }
     }
 

@@ -71,6 +71,11 @@ internal static class ConnsScenario
                     error ??= $"the broker's memory could not be read (did process {brokerPid} exit?): {ex.Message}";
                 }
             }
+
+            if (options.HoldSeconds > 0 && opened > 0)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(options.HoldSeconds), cancellationToken);
+            }
         }
         finally
         {

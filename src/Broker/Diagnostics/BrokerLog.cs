@@ -34,4 +34,7 @@ internal static partial class BrokerLog
 
     [LoggerMessage(20, LogLevel.Information, "WebSocket upgrade refused from {Remote}: {Reason}")]
     public static partial void UpgradeRefused(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(21, LogLevel.Warning, "WebSocket connection from {Remote} failed: {Reason} (close code {Code})")]
+    public static partial void WebSocketFailed(ILogger logger, string remote, string reason, int code);
 }

@@ -9,6 +9,7 @@ using Broker.Routing;
 using Broker.Security;
 using Broker.Sessions;
 using Broker.Transports;
+using Broker.Transports.WebSockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
 
@@ -127,6 +128,9 @@ public static class BrokerHostingExtensions
             {
                 kestrel.Listen(address, options.WebSocket.Port, listen =>
                 {
+                    // WebSockets over HTTP/1.1 only (as RabbitMQ Web-STOMP): the broker frames them itself, on the
+                    // connection; RFC 8441 over HTTP/2 would need ASP.NET Core's WebSocket instead.
+                    listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1;
                     if (options.WebSocket.Tls.Enabled)
                     {
                         listen.UseHttps(TlsCertificates.Load(options.WebSocket.Tls, "Broker:WebSocket:Tls"));
@@ -152,7 +156,7 @@ public static class BrokerHostingExtensions
         var options = app.Services.GetRequiredService<IOptions<BrokerOptions>>().Value;
         if (options.WebSocket.Port != 0)
         {
-            app.UseWebSockets();
+            app.UseWebSockets(); // only to recognise an upgrade request: the broker answers it itself
             var endpoint = app.Services.GetRequiredService<WebSocketEndpoint>();
             // Only the WebSocket listener speaks HTTP (the TCP listener is raw STOMP), so no host filter: behind a proxy
             // the Host header names the proxy, not this port.

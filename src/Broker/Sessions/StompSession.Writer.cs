@@ -163,7 +163,7 @@ internal sealed partial class StompSession
         Subscription[] waiting;
         lock (_outbound.SyncRoot)
         {
-            if (_waitingForRoom.Count == 0 || _outbound.BufferedBytes > _outbound.MaxBytes / 2)
+            if (_waitingForRoom is not { Count: > 0 } || _outbound.BufferedBytes > _outbound.MaxBytes / 2)
             {
                 return;
             }
@@ -251,12 +251,12 @@ internal sealed partial class StompSession
         }
 
         _subscriptions.Clear();
-        foreach (var name in _temporaryQueues.Values)
+        foreach (var name in _temporaryQueues?.Values ?? Enumerable.Empty<string>())
         {
             await _backend.DeleteTemporaryQueueAsync(name, CancellationToken.None);
         }
 
-        _transactions.Clear();
+        _transactions?.Clear();
 
         // Publishes still unconfirmed go on without us; nobody is left to tell if one fails.
         while (_unconfirmedPublishes.TryDequeue(out var unconfirmed))

@@ -36,7 +36,8 @@ internal sealed partial class StompSession : IDisposable
     private readonly byte[] _messageIdPrefix;
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, Delivery> _unacked = [];
-    private readonly Dictionary<string, List<TransactionAction>> _transactions = new(StringComparer.Ordinal);
+    // Created on first use, like the other rarely used collections here: an idle connection should cost little.
+    private Dictionary<string, List<TransactionAction>>? _transactions;
 
     // How many publishes may wait for the backend's confirm before the reader waits for the oldest: back-pressure
     // on a producer that outruns RabbitMQ.
@@ -48,7 +49,7 @@ internal sealed partial class StompSession : IDisposable
 
     // Publishes handed to the backend and not yet confirmed, oldest first (only the reader touches it).
     private readonly Queue<Task> _unconfirmedPublishes = new();
-    private readonly Dictionary<string, string> _temporaryQueues = new(StringComparer.Ordinal);
+    private Dictionary<string, string>? _temporaryQueues;
     private StompHeaderTable? _sendHeaders; // made by the first SEND: an idle or subscribe-only connection holds none
 
     private IMessageBackend _backend;
@@ -59,8 +60,8 @@ internal sealed partial class StompSession : IDisposable
     private NegotiatedHeartBeat _heartBeat;
     private long _deliverySequence;
     private bool _closing;
-    private readonly HashSet<Subscription> _waitingForRoom = [];
-    private readonly HashSet<Subscription> _waitingForAck = [];
+    private HashSet<Subscription>? _waitingForRoom;
+    private HashSet<Subscription>? _waitingForAck;
     private CloseReason? _closeReason;
     private string _closeDescription = "client closed the connection";
     private long _lastReceivedTicks;
@@ -323,7 +324,8 @@ internal sealed partial class StompSession : IDisposable
                     await HandleCommitAsync(frame, cancellationToken);
                     break;
                 case StompCommand.Abort:
-                    _transactions.Remove(RequireTransaction(frame));
+                    var aborted = RequireTransaction(frame); // validated even before any BEGIN
+                    _transactions?.Remove(aborted);
                     break;
                 case StompCommand.Disconnect:
                     _state = State.Disconnected;
@@ -591,7 +593,7 @@ internal sealed partial class StompSession : IDisposable
 
     private async ValueTask<string> EnsureTemporaryQueueAsync(string name, CancellationToken cancellationToken)
     {
-        if (_temporaryQueues.TryGetValue(name, out var fullName))
+        if (_temporaryQueues?.TryGetValue(name, out var fullName) == true)
         {
             return fullName;
         }
@@ -602,7 +604,7 @@ internal sealed partial class StompSession : IDisposable
         var destination = new Destination(DestinationKind.TempQueue, fullName, "", subscriptionId);
         var subscription = new Subscription(this, subscriptionId, destination, AckMode.Auto, prefetch: 0);
         _subscriptions[subscriptionId] = subscription;
-        _temporaryQueues[name] = fullName;
+        (_temporaryQueues ??= new(StringComparer.Ordinal))[name] = fullName;
         subscription.Binding = await _backend.SubscribeAsync(destination, new SubscriptionOptions(subscriptionId, ClientAck: false, Prefetch: 0), subscription, cancellationToken);
         return fullName;
     }
@@ -812,8 +814,8 @@ internal sealed partial class StompSession : IDisposable
         Subscription[] waiting;
         lock (_outbound.SyncRoot)
         {
-            waiting = [.. _waitingForAck];
-            _waitingForAck.Clear();
+            waiting = _waitingForAck is { Count: > 0 } set ? [.. set] : [];
+            _waitingForAck?.Clear();
         }
 
         foreach (var other in waiting)
@@ -828,6 +830,7 @@ internal sealed partial class StompSession : IDisposable
     private void HandleBegin(StompFrame frame)
     {
         var id = RequireTransaction(frame);
+        _transactions ??= new(StringComparer.Ordinal);
         if (_transactions.Count >= _options.Limits.MaxTransactionsPerConnection)
         {
             _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "transactions"));
@@ -843,7 +846,8 @@ internal sealed partial class StompSession : IDisposable
     private async ValueTask HandleCommitAsync(StompFrame frame, CancellationToken cancellationToken)
     {
         var id = RequireTransaction(frame);
-        _transactions.Remove(id, out var actions);
+        List<TransactionAction>? actions = null;
+        _transactions?.Remove(id, out actions);
         foreach (var action in actions!)
         {
             if (action.Message is not null)
@@ -861,7 +865,7 @@ internal sealed partial class StompSession : IDisposable
     {
         var id = frame.Headers.GetString(StompHeaderNames.Transaction)
             ?? throw new SessionException($"{Name(frame.Command)} frame has no transaction header", $"{Name(frame.Command)} requires a transaction header.");
-        if (frame.Command != StompCommand.Begin && !_transactions.ContainsKey(id))
+        if (frame.Command != StompCommand.Begin && _transactions?.ContainsKey(id) != true)
         {
             throw new SessionException($"unknown transaction '{id}'", $"No transaction with id '{id}' is open on this connection.");
         }
@@ -878,7 +882,7 @@ internal sealed partial class StompSession : IDisposable
             return false;
         }
 
-        if (!_transactions.TryGetValue(id, out actions!))
+        if (_transactions?.TryGetValue(id, out actions!) != true)
         {
             throw new SessionException($"unknown transaction '{id}'", $"No transaction with id '{id}' is open on this connection; send BEGIN first.");
         }
@@ -919,7 +923,7 @@ internal sealed partial class StompSession : IDisposable
             {
                 if (isQueueMessage)
                 {
-                    _waitingForAck.Add(subscription); // woken by the next ACK or NACK, on whichever subscription
+                    (_waitingForAck ??= []).Add(subscription); // woken by the next ACK or NACK, on whichever subscription
                     return false; // waits in its queue until this connection acks something
                 }
 
@@ -944,7 +948,7 @@ internal sealed partial class StompSession : IDisposable
 
                 if (!_outbound.HasRoomFor(size))
                 {
-                    _waitingForRoom.Add(subscription);
+                    (_waitingForRoom ??= []).Add(subscription);
                     return false;
                 }
             }
@@ -1028,11 +1032,22 @@ internal sealed partial class StompSession : IDisposable
         if (_principal?.ExpiresAt is { } expires)
         {
             var due = expires - _time.GetUtcNow();
-            _deadline?.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+            due = due < TimeSpan.Zero ? TimeSpan.Zero : due;
+            if (_deadline is null)
+            {
+                _deadline = _time.CreateTimer(static state => ((StompSession)state!).OnDeadline(), this, due, Timeout.InfiniteTimeSpan);
+            }
+            else
+            {
+                _deadline.Change(due, Timeout.InfiniteTimeSpan);
+            }
         }
         else
         {
-            _deadline?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            // Nothing to time any more: an idle connection keeps no timer. Only the reader gets here (CONNECT or a
+            // refresh), before RunAsync's own disposal.
+            _deadline?.Dispose();
+            _deadline = null;
         }
     }
 

@@ -1,11 +1,14 @@
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using System.Text;
 using Broker.Diagnostics;
-using System.Net.WebSockets;
 using Broker.Sessions;
+using Microsoft.AspNetCore.Http.Features;
 
-namespace Broker.Transports;
+namespace Broker.Transports.WebSockets;
 
 /// <summary>The WebSocket endpoint (<c>/ws</c> by default): subprotocol negotiation, then a session.</summary>
-internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory loggers, IHostApplicationLifetime lifetime)
+internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory loggers)
 {
     /// <summary>The STOMP subprotocols in order of preference (the IANA registry's names).</summary>
     public static readonly string[] SubProtocols = ["v12.stomp", "v11.stomp", "v10.stomp"];
@@ -64,41 +67,94 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
         }
     }
 
+    // The upgrade through the HTTP pipeline (a request the connection-level path left alone, such as one split over
+    // several reads): answered here with the same headers, then the same transport over the upgraded stream.
     private async Task RunSessionAsync(HttpContext httpContext, string remote, string? chosen)
     {
-        var settings = context.Options.WebSocket;
-        using var socket = await httpContext.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        var upgrade = httpContext.Features.Get<IHttpUpgradeFeature>();
+        if (upgrade is not { IsUpgradableRequest: true })
         {
-            SubProtocol = chosen,
-            DangerousEnableCompression = settings.Compression,
-            // A compressor kept between messages holds ~256 KiB of zlib state for the life of the connection, idle or
-            // not; without context takeover it exists only while a (large enough) message is compressed.
-            DisableServerContextTakeover = true,
-            KeepAliveInterval = TimeSpan.Zero, // STOMP heart-beats keep the connection alive.
-        });
+            await RefuseAsync(httpContext, remote, StatusCodes.Status400BadRequest, "Only an HTTP/1.1 upgrade can open a WebSocket here.");
+            return;
+        }
+
+        var headers = httpContext.Response.Headers;
+        headers.Upgrade = "websocket";
+        headers["Sec-WebSocket-Accept"] = AcceptKey(httpContext.Request.Headers.SecWebSocketKey.ToString());
+        if (chosen is not null)
+        {
+            headers.SecWebSocketProtocol = chosen;
+        }
+
+        var deflate = context.Options.WebSocket.Compression ? PerMessageDeflate.Negotiate(httpContext.Request.Headers.SecWebSocketExtensions.ToString() is { Length: > 0 } offered ? offered : null) : null;
+        if (deflate is not null)
+        {
+            headers.SecWebSocketExtensions = deflate.Value.Response;
+        }
+
+        var stream = await upgrade.UpgradeAsync(); // 101 Switching Protocols, with Connection: Upgrade
+        var pipe = new UpgradedPipe(PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true)), PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
 
         // Browsers cannot set headers on a WebSocket: a token may come as ?access_token=… instead of Authorization.
         var bearer = BearerToken(
             httpContext.Request.Headers.Authorization.ToString(),
             httpContext.Request.QueryString.HasValue ? httpContext.Request.Query["access_token"].FirstOrDefault() : null);
-        await RunSessionAsync(socket, remote, chosen, bearer, httpContext.RequestAborted);
+        try
+        {
+            await RunSessionAsync(pipe, httpContext.Abort, remote, chosen, deflate?.ServerWindowBits, bearer, httpContext.RequestAborted);
+        }
+        finally
+        {
+            await pipe.Input.CompleteAsync();
+            await pipe.Output.CompleteAsync();
+        }
     }
 
-    /// <summary>A STOMP session over an accepted WebSocket, until either side ends it or the broker stops.</summary>
-    internal async Task RunSessionAsync(WebSocket socket, string remote, string? chosen, string? bearer, CancellationToken connectionClosed)
+    /// <summary>A STOMP session over an upgraded connection, until either side ends it or the broker stops.</summary>
+    /// <remarks>
+    /// Not async: the session is the only thing an idle WebSocket keeps waiting (it disposes itself at its end).
+    /// </remarks>
+    internal Task RunSessionAsync(
+        IDuplexPipe connection, Action abort, string remote, string? chosen, int? deflateWindowBits, string? bearer, CancellationToken connectionClosed)
     {
         var settings = context.Options.WebSocket;
-        var transport = new WebSocketTransport(socket, remote, context.Options.Limits.MaxFrameBytes, settings.CompressionThresholdBytes)
+        var transport = new WebSocketTransport(
+            connection, abort, remote, context.Options.Limits.MaxFrameBytes, deflateWindowBits, settings.CompressionThresholdBytes, _logger)
         {
             SubProtocol = chosen,
             BearerToken = string.IsNullOrEmpty(bearer) ? null : bearer,
         };
 
-        // The server's stopping token ends the receive loop on shutdown.
-        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(connectionClosed, lifetime.ApplicationStopped);
-        transport.StartReceiving(aborted.Token);
-        using var session = new StompSession(transport, settings, context, _logger);
-        await session.RunAsync(aborted.Token);
+        transport.StartReceiving(); // sends the upgrade response (when the connection-level path wrote one) first
+#pragma warning disable CA2000 // StompSession.RunAsync disposes the session when the connection ends.
+        var session = new StompSession(transport, settings, context, _logger);
+#pragma warning restore CA2000
+        return session.RunAsync(connectionClosed);
+    }
+
+    /// <summary>The length of a Sec-WebSocket-Accept value: a SHA-1 hash in base64.</summary>
+    internal const int AcceptKeyLength = 28;
+
+    /// <summary>The RFC 6455 Sec-WebSocket-Accept value for a client's key.</summary>
+    internal static string AcceptKey(string key)
+    {
+        Span<byte> accept = stackalloc byte[AcceptKeyLength];
+        AcceptKey(Encoding.ASCII.GetBytes(key), accept);
+        return Encoding.ASCII.GetString(accept);
+    }
+
+    /// <summary>The RFC 6455 Sec-WebSocket-Accept value for a client's key, written into <paramref name="accept"/>.</summary>
+    internal static void AcceptKey(ReadOnlySpan<byte> key, Span<byte> accept)
+    {
+        ReadOnlySpan<byte> guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"u8;
+        var input = key.Length + guid.Length <= 256 ? stackalloc byte[key.Length + guid.Length] : new byte[key.Length + guid.Length];
+        key.CopyTo(input);
+        guid.CopyTo(input[key.Length..]);
+        Span<byte> hash = stackalloc byte[20];
+#pragma warning disable CA5350 // RFC 6455 defines the accept key with SHA-1; it is not used for security.
+        SHA1.HashData(input, hash);
+#pragma warning restore CA5350
+        System.Buffers.Text.Base64.EncodeToUtf8(hash, accept, out _, out _);
     }
 
     /// <summary>Whether the Origin allow-list (if any) admits <paramref name="origin"/>; a missing Origin is "".</summary>
@@ -135,4 +191,6 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
         context.Response.ContentType = "text/plain; charset=utf-8";
         await context.Response.WriteAsync(reason, context.RequestAborted);
     }
+
+    private sealed record UpgradedPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
 }
