@@ -137,48 +137,7 @@ internal sealed class WebSocketTransport : StompTransport
 
     public override void EndFrame() => _frameEnds.Add(_output.WrittenCount);
 
-    public override async ValueTask<bool> FlushAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _sendLock.WaitAsync(cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            DiscardStaged();
-            return false;
-        }
-
-        try
-        {
-            if (_closeSent)
-            {
-                return false; // nothing may follow a close frame
-            }
-
-            var output = _connection.Output;
-            var start = 0;
-            foreach (var end in _frameEnds)
-            {
-                WriteMessage(output, _output.WrittenMemory.Span[start..end]);
-                start = end;
-            }
-
-            var result = await output.FlushAsync(cancellationToken);
-            return !result.IsCompleted && !result.IsCanceled;
-        }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException
-                                       or Microsoft.AspNetCore.Connections.ConnectionResetException)
-        {
-            return false;
-        }
-        finally
-        {
-            // The bytes are in the connection's pipe (or lost with it): the staging buffer goes back to the pool.
-            DiscardStaged();
-            _sendLock.Release();
-        }
-    }
+    public override ValueTask<bool> FlushAsync(CancellationToken cancellationToken) => SendAsync(opcode: null, default, cancellationToken);
 
     public override void Abort()
     {
@@ -269,7 +228,12 @@ internal sealed class WebSocketTransport : StompTransport
         }
     }
 
-    private async ValueTask<bool> SendControlAsync(byte opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    private ValueTask<bool> SendControlAsync(byte opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
+        SendAsync(opcode, payload, cancellationToken);
+
+    // The one place that writes to the connection, under the send lock: the session's staged frames (opcode null), or
+    // a control frame from the receive loop or the close. Returns false when the peer is gone or a close went first.
+    private async ValueTask<bool> SendAsync(byte? opcode, ReadOnlyMemory<byte> control, CancellationToken cancellationToken)
     {
         try
         {
@@ -277,6 +241,11 @@ internal sealed class WebSocketTransport : StompTransport
         }
         catch (OperationCanceledException)
         {
+            if (opcode is null)
+            {
+                DiscardStaged();
+            }
+
             return false;
         }
 
@@ -284,17 +253,26 @@ internal sealed class WebSocketTransport : StompTransport
         {
             if (_closeSent)
             {
-                return false;
-            }
-
-            if (opcode == OpClose)
-            {
-                _closeSent = true;
+                return false; // nothing may follow a close frame
             }
 
             var output = _connection.Output;
-            WriteHeader(output, (byte)(Fin | opcode), payload.Length);
-            output.Write(payload.Span);
+            if (opcode is { } controlOpcode)
+            {
+                _closeSent |= controlOpcode == OpClose;
+                WriteHeader(output, (byte)(Fin | controlOpcode), control.Length);
+                output.Write(control.Span);
+            }
+            else
+            {
+                var start = 0;
+                foreach (var end in _frameEnds)
+                {
+                    WriteMessage(output, _output.WrittenMemory.Span[start..end]);
+                    start = end;
+                }
+            }
+
             var result = await output.FlushAsync(cancellationToken);
             return !result.IsCompleted && !result.IsCanceled;
         }
@@ -305,6 +283,12 @@ internal sealed class WebSocketTransport : StompTransport
         }
         finally
         {
+            if (opcode is null)
+            {
+                // The bytes are in the connection's pipe (or lost with it): the staging buffer goes back to the pool.
+                DiscardStaged();
+            }
+
             _sendLock.Release();
         }
     }
@@ -319,7 +303,7 @@ internal sealed class WebSocketTransport : StompTransport
 
     private async Task ReceiveAsync()
     {
-        var cancellationToken = CancellationToken.None;
+        var cancellationToken = CancellationToken.None; // see StartReceiving
         var input = _connection.Input;
         var payload = _payload.Writer;
         byte[]? control = null; // a ping's payload to answer, or the peer's close
