@@ -142,45 +142,12 @@ internal sealed class WebSocketConnectionUpgrade(SessionContext context, WebSock
     {
         chosen = null;
         var originAllowed = context.Options.Security.AllowedOrigins.Count == 0 || endpoint.IsOriginAllowed(Encoding.Latin1.GetString(request.Origin));
-        if (!originAllowed || context.Registry.IsShuttingDown || !TryChooseSubProtocol(request.SubProtocols, out chosen))
+        if (!originAllowed || context.Registry.IsShuttingDown || !WebSocketEndpoint.TryChooseSubProtocol(request.SubProtocols, out chosen))
         {
             return false;
         }
 
         return context.Registry.TryAcquireConnection(address, context.Options.Limits, out _);
-    }
-
-    // The highest STOMP subprotocol among the comma-separated lists; none offered is fine, only unknown ones is not.
-    private static bool TryChooseSubProtocol(ReadOnlySpan<byte> lists, out string? chosen)
-    {
-        chosen = null;
-        var best = int.MaxValue;
-        var offered = false;
-        foreach (var range in lists.Split((byte)','))
-        {
-            var name = lists[range].Trim(" \t"u8);
-            if (name.IsEmpty)
-            {
-                continue;
-            }
-
-            offered = true;
-            for (var i = 0; i < Math.Min(best, WebSocketEndpoint.SubProtocols.Length); i++)
-            {
-                if (Ascii.EqualsIgnoreCase(name, WebSocketEndpoint.SubProtocols[i]))
-                {
-                    best = i;
-                    break;
-                }
-            }
-        }
-
-        if (best < WebSocketEndpoint.SubProtocols.Length)
-        {
-            chosen = WebSocketEndpoint.SubProtocols[best];
-        }
-
-        return !offered || chosen is not null;
     }
 
     private static string? BearerToken(in UpgradeRequest request)

@@ -41,7 +41,7 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
 
         // Echo exactly one offered subprotocol, the highest STOMP version; none offered is fine; only unknown ones is not.
         var offered = httpContext.WebSockets.WebSocketRequestedProtocols;
-        if (!TryChooseSubProtocol([.. offered], out var chosen))
+        if (!TryChooseSubProtocol(Encoding.Latin1.GetBytes(string.Join(',', offered)), out var chosen))
         {
             await RefuseAsync(
                 httpContext, remote, StatusCodes.Status400BadRequest,
@@ -170,18 +170,38 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
             ? authorization["Bearer ".Length..].Trim()
             : accessToken;
 
-    /// <summary>The subprotocol to echo: the highest STOMP one offered; null when none was offered.</summary>
+    /// <summary>The subprotocol to echo: the highest STOMP one in a comma-separated list; null when none was offered.</summary>
     /// <returns>False when only protocols other than STOMP's were offered.</returns>
-    internal static bool TryChooseSubProtocol(IReadOnlyCollection<string> offered, out string? chosen)
+    internal static bool TryChooseSubProtocol(ReadOnlySpan<byte> lists, out string? chosen)
     {
         chosen = null;
-        if (offered.Count == 0)
+        var best = int.MaxValue;
+        var offered = false;
+        foreach (var range in lists.Split((byte)','))
         {
-            return true;
+            var name = lists[range].Trim(" \t"u8);
+            if (name.IsEmpty)
+            {
+                continue;
+            }
+
+            offered = true;
+            for (var i = 0; i < Math.Min(best, SubProtocols.Length); i++)
+            {
+                if (Ascii.EqualsIgnoreCase(name, SubProtocols[i]))
+                {
+                    best = i;
+                    break;
+                }
+            }
         }
 
-        chosen = SubProtocols.FirstOrDefault(p => offered.Contains(p, StringComparer.OrdinalIgnoreCase));
-        return chosen is not null;
+        if (best < SubProtocols.Length)
+        {
+            chosen = SubProtocols[best];
+        }
+
+        return !offered || chosen is not null;
     }
 
     private async Task RefuseAsync(HttpContext context, string remote, int status, string reason)

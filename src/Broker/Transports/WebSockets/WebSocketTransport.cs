@@ -159,7 +159,7 @@ internal sealed class WebSocketTransport : StompTransport
         if (_peerClose is { } peerClose)
         {
             // Echo the peer's status code; an empty close is answered with an empty one.
-            await SendControlAsync(OpClose, peerClose.AsMemory(0, Math.Min(peerClose.Length, 2)), cancellationToken);
+            await SendAsync(OpClose, peerClose.AsMemory(0, Math.Min(peerClose.Length, 2)), cancellationToken);
         }
         else
         {
@@ -228,9 +228,6 @@ internal sealed class WebSocketTransport : StompTransport
         }
     }
 
-    private ValueTask<bool> SendControlAsync(byte opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
-        SendAsync(opcode, payload, cancellationToken);
-
     // The one place that writes to the connection, under the send lock: the session's staged frames (opcode null), or
     // a control frame from the receive loop or the close. Returns false when the peer is gone or a close went first.
     private async ValueTask<bool> SendAsync(byte? opcode, ReadOnlyMemory<byte> control, CancellationToken cancellationToken)
@@ -298,21 +295,20 @@ internal sealed class WebSocketTransport : StompTransport
         var payload = new byte[2 + Encoding.UTF8.GetByteCount(reason)];
         BinaryPrimitives.WriteUInt16BigEndian(payload, status);
         Encoding.UTF8.GetBytes(reason, payload.AsSpan(2));
-        return SendControlAsync(OpClose, payload, cancellationToken);
+        return SendAsync(OpClose, payload, cancellationToken);
     }
 
     private async Task ReceiveAsync()
     {
-        var cancellationToken = CancellationToken.None; // see StartReceiving
         var input = _connection.Input;
         var payload = _payload.Writer;
         byte[]? control = null; // a ping's payload to answer, or the peer's close
         try
         {
-            await _sendLock.WaitAsync(cancellationToken);
+            await _sendLock.WaitAsync(CancellationToken.None);
             try
             {
-                await _connection.Output.FlushAsync(cancellationToken);
+                await _connection.Output.FlushAsync(CancellationToken.None);
             }
             finally
             {
@@ -321,7 +317,7 @@ internal sealed class WebSocketTransport : StompTransport
 
             while (true)
             {
-                var read = await input.ReadAsync(cancellationToken);
+                var read = await input.ReadAsync(CancellationToken.None);
                 var buffer = read.Buffer;
                 var outcome = DecodeOutcome.NeedMore;
                 var failure = default((ushort Code, string Reason));
@@ -339,7 +335,7 @@ internal sealed class WebSocketTransport : StompTransport
                 switch (outcome)
                 {
                     case DecodeOutcome.Ping:
-                        await SendControlAsync(OpPong, control ?? [], cancellationToken);
+                        await SendAsync(OpPong, control ?? [], CancellationToken.None);
                         break;
                     case DecodeOutcome.Close:
                         // The session sees the end of input, sends what it still has (an ERROR, receipts), then
@@ -348,13 +344,13 @@ internal sealed class WebSocketTransport : StompTransport
                         return;
                     case DecodeOutcome.Fail:
                         BrokerLog.WebSocketFailed(_logger, RemoteAddress, failure.Reason, failure.Code);
-                        await SendCloseAsync(failure.Code, failure.Reason, cancellationToken);
+                        await SendCloseAsync(failure.Code, failure.Reason, CancellationToken.None);
                         return;
                 }
 
                 if (payload.UnflushedBytes > 0)
                 {
-                    var flushed = await payload.FlushAsync(cancellationToken);
+                    var flushed = await payload.FlushAsync(CancellationToken.None);
                     _discarding |= flushed.IsCompleted || flushed.IsCanceled;
                 }
 
