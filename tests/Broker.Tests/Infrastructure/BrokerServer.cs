@@ -39,6 +39,11 @@ public sealed class BrokerServer : IAsyncDisposable
         // broker again on the ports of one that stopped; the properties report the ports actually used.
         var tcpPort = PortSetting(settings, "Broker:Tcp:Port") ?? FreePort();
         var webSocketPort = PortSetting(settings, "Broker:WebSocket:Port") ?? FreePort();
+        // Each FreePort probe closes its listener, so two probes in a row can get the same port (CI saw it once).
+        while (webSocketPort == tcpPort && PortSetting(settings, "Broker:WebSocket:Port") is null)
+        {
+            webSocketPort = FreePort();
+        }
         string[] args =
         [
             $"--Broker:Tcp:Port={tcpPort}",
