@@ -26,6 +26,9 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
 
     public long BufferedBytes => Volatile.Read(ref _bytes);
 
+    /// <summary>Items queued. Caller holds <see cref="SyncRoot"/>.</summary>
+    public int Count => _count;
+
     /// <summary>Whether <paramref name="size"/> more bytes fit. Caller holds <see cref="SyncRoot"/>.</summary>
     public bool HasRoomFor(int size) => _bytes + size <= MaxBytes || _count == 0;
 

@@ -605,7 +605,7 @@ internal sealed partial class StompSession : IDisposable
         var subscription = new Subscription(this, subscriptionId, destination, AckMode.Auto, prefetch: 0);
         _subscriptions[subscriptionId] = subscription;
         (_temporaryQueues ??= new(StringComparer.Ordinal))[name] = fullName;
-        subscription.Binding = await _backend.SubscribeAsync(destination, new SubscriptionOptions(subscriptionId, ClientAck: false, Prefetch: 0), subscription, cancellationToken);
+        AttachBinding(subscription, await _backend.SubscribeAsync(destination, new SubscriptionOptions(subscriptionId, ClientAck: false, Prefetch: 0), subscription, cancellationToken));
         return fullName;
     }
 
@@ -657,13 +657,23 @@ internal sealed partial class StompSession : IDisposable
         _subscriptions[id] = subscription;
         try
         {
-            subscription.Binding = await _backend.SubscribeAsync(destination, ReadSubscriptionOptions(frame, id, ackMode, prefetch), subscription, cancellationToken);
+            AttachBinding(subscription, await _backend.SubscribeAsync(destination, ReadSubscriptionOptions(frame, id, ackMode, prefetch), subscription, cancellationToken));
         }
         catch
         {
             _subscriptions.Remove(id);
             throw;
         }
+    }
+
+    // A backend may deliver before SubscribeAsync returns (RabbitMQ sends a durable queue's backlog as soon as the
+    // consumer is registered). A message refused then for want of room waits for a wakeup, and a wakeup that came
+    // before the binding was set found nothing to call: the subscription stalled on its backlog. So the binding gets one
+    // wakeup as soon as it is known.
+    private static void AttachBinding(Subscription subscription, IConsumerBinding binding)
+    {
+        subscription.Binding = binding;
+        binding.OnRoomAvailable();
     }
 
     // SUBSCRIBE frames and temporary queues (each one a subscription) count alike.
@@ -1110,12 +1120,14 @@ internal sealed partial class StompSession : IDisposable
     }
 
     // RECEIPT and CONNECTED: no policy drops them, but a client that asks for receipts and never reads them must not
-    // grow its buffer without bound. Deliveries stay within the bound, so these get a second bound's worth of room.
+    // grow its buffer without bound. Deliveries stay within the bound, so these get a second bound's worth of room;
+    // the exception is a single delivery larger than the bound, let into an empty buffer (HasRoomFor), which must not
+    // make the next RECEIPT look like a client that does not read.
     private void EnqueueFrame(byte[] frame)
     {
         lock (_outbound.SyncRoot)
         {
-            if (_outbound.BufferedBytes + frame.Length <= 2 * _outbound.MaxBytes)
+            if (_outbound.BufferedBytes + frame.Length <= 2 * _outbound.MaxBytes || _outbound.Count <= 1)
             {
                 _outbound.Enqueue(new OutboundItem(OutboundKind.Frame, frame.Length, Frame: frame));
                 return;
