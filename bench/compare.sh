@@ -31,14 +31,16 @@
 #   --Key=Value arguments for both StompBroker processes), ACTIVEMQ_* (see bench/brokers/start-activemq.sh),
 #   RABBITMQ_* (see tests/rabbitmq/start-rabbitmq.sh). Relative paths are taken from the repository root.
 #
-# Time: the default plan is 3 × 64 flow runs of WARMUP + DURATION + ~1 s each, plus 9 conns runs of 10-35 s, about
-# 46 minutes on the 2-core machine (it prints its estimate first); DURATION=8 makes it about 40.
+# Time: the default plan is 3 × 64 flow runs of WARMUP + DURATION + ~1 s each, plus 9 conns runs of 10-35 s (and a
+# restart of the broker before each), about 48 minutes on the 2-core machine (it prints its estimate first);
+# DURATION=8 makes it about 42.
 #
 # Order: for each round, for each case, for each transport, for each broker: one `stompload run` (brokers
 # alternate, so drift on the machine spreads over all of them). The sink only gets the p2p and conns cases (it
 # delivers nothing, so fan-out would repeat p2p 1→1 and latency has nothing to measure).
 #
-# The brokers (each started once, stopped on exit, ^C or SIGTERM; nothing stays running):
+# The brokers (started once, and again before each conns run, so that it measures a fresh process: resident memory
+# does not shrink after earlier cases' connections close; stopped on exit, ^C or SIGTERM; nothing stays running):
 #   sink                  `stompload sink`: answers CONNECT and receipts, discards SENDs (the ceiling of the tool)
 #   stompbroker-memory    src/Broker Release build, in-memory backend, logging at Warning, limits raised
 #   stompbroker-rabbitmq  the same on the RabbitMQ backend, pointed at the RabbitMQ node below
@@ -185,6 +187,7 @@ WORK=""
 declare -A PID_OF=() URL_OF=() LOG_OF=()
 DOTNET_PROCS=()      # "name pid" of processes we started with spawn
 RMQ_DIR="" AMQ_DIR=""
+RMQ_STARTS=0 AMQ_STARTS=0
 LOAD_PID=""
 WAIT_PID=""
 CLEANED=0
@@ -213,18 +216,8 @@ cleanup() {
     entry="${DOTNET_PROCS[i]}"
     stop_pid "${entry%% *}" "${entry##* }"
   done
-  if [[ -n "$AMQ_DIR" ]]; then
-    say "stopping activemq"
-    bench/brokers/stop-activemq.sh "$AMQ_DIR" >/dev/null 2>&1
-    mkdir -p "$RESULTS/logs/activemq"
-    cp -p "$AMQ_DIR"/data/activemq.log* "$AMQ_DIR/log/console.log" "$AMQ_DIR/conf/activemq.xml" "$RESULTS/logs/activemq/" 2>/dev/null
-  fi
-  if [[ -n "$RMQ_DIR" ]]; then
-    say "stopping rabbitmq"
-    tests/rabbitmq/stop-rabbitmq.sh "$RMQ_DIR" >/dev/null 2>&1
-    mkdir -p "$RESULTS/logs/rabbitmq"
-    cp -p "$RMQ_DIR"/log/*.log "$RMQ_DIR/rabbitmq.conf" "$RESULTS/logs/rabbitmq/" 2>/dev/null
-  fi
+  if [[ -n "$AMQ_DIR" ]]; then stop_activemq; fi
+  if [[ -n "$RMQ_DIR" ]]; then stop_rabbitmq; fi
   if [[ -n "$WORK" && -d "$WORK" ]]; then
     if [[ "$KEEP_WORKDIR" == 1 ]]; then say "kept the brokers' data in $WORK"; else rm -rf "$WORK"; fi
   fi
@@ -312,6 +305,88 @@ start_stompbroker() { # start_stompbroker NAME [extra --Key=Value...]
   say "$name up: ${URL_OF[$name:tcp]} ${URL_OF[$name:ws]} pid ${PID_OF[$name]}"
 }
 
+start_sink() {
+  local tcp ws
+  read -r tcp ws < <(free_ports 2)
+  spawn sink "$RESULTS/logs/sink.log" env DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet "$LOAD_DLL" sink --tcp-port "$tcp" --ws-port "$ws"
+  URL_OF[sink:tcp]="tcp://127.0.0.1:$tcp"
+  URL_OF[sink:ws]="ws://127.0.0.1:$ws/ws"
+  wait_ready sink connect "${URL_OF[sink:tcp]}" "${URL_OF[sink:ws]}"
+  say "sink up: ${URL_OF[sink:tcp]} ${URL_OF[sink:ws]} pid ${PID_OF[sink]}"
+}
+
+start_rabbitmq() { # a new node in a new folder (a restart gets new ports)
+  RMQ_STARTS=$((RMQ_STARTS + 1))
+  RMQ_DIR="$WORK/rabbitmq.$RMQ_STARTS"
+  say "starting RabbitMQ (tests/rabbitmq/start-rabbitmq.sh)"
+  tests/rabbitmq/start-rabbitmq.sh "$RMQ_DIR" >/dev/null 2>>"$RESULTS/logs/rabbitmq-start.log" ||
+    { tail -n 20 "$RESULTS/logs/rabbitmq-start.log" >&2; die "RabbitMQ did not start"; }
+  local STOMP_PORT WEB_STOMP_URL AMQP_PORT PID
+  # shellcheck disable=SC1091
+  source "$RMQ_DIR/ports.env"
+  PID_OF[rabbitmq]="$PID"
+  LOG_OF[rabbitmq]="$RMQ_DIR/log"
+  URL_OF[rabbitmq:tcp]="tcp://127.0.0.1:$STOMP_PORT"
+  URL_OF[rabbitmq:ws]="$WEB_STOMP_URL"
+  RMQ_AMQP_URI="amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
+  "${PROBE[@]}" roundtrip "${URL_OF[rabbitmq:tcp]}" --dest /queue/compare.probe -q || die "RabbitMQ STOMP does not deliver"
+  "${PROBE[@]}" roundtrip "${URL_OF[rabbitmq:ws]}" --dest /queue/compare.probe -q || die "RabbitMQ Web-STOMP does not deliver"
+  say "rabbitmq up: ${URL_OF[rabbitmq:tcp]} ${URL_OF[rabbitmq:ws]} amqp $AMQP_PORT pid $PID (beam.smp)"
+}
+
+stop_rabbitmq() {
+  say "stopping rabbitmq"
+  tests/rabbitmq/stop-rabbitmq.sh "$RMQ_DIR" >/dev/null 2>&1
+  mkdir -p "$RESULTS/logs/rabbitmq.$RMQ_STARTS"
+  cp -p "$RMQ_DIR"/log/*.log "$RMQ_DIR/rabbitmq.conf" "$RESULTS/logs/rabbitmq.$RMQ_STARTS/" 2>/dev/null
+  RMQ_DIR=""
+}
+
+start_activemq() {
+  AMQ_STARTS=$((AMQ_STARTS + 1))
+  AMQ_DIR="$WORK/activemq.$AMQ_STARTS"
+  say "starting ActiveMQ (bench/brokers/start-activemq.sh)"
+  bench/brokers/start-activemq.sh "$AMQ_DIR" >/dev/null 2>>"$RESULTS/logs/activemq-start.log" ||
+    { tail -n 20 "$RESULTS/logs/activemq-start.log" >&2; die "ActiveMQ did not start"; }
+  local STOMP_PORT PID
+  # shellcheck disable=SC1091
+  source "$AMQ_DIR/ports.env"
+  PID_OF[activemq]="$PID"
+  LOG_OF[activemq]="$AMQ_DIR/data/activemq.log"
+  URL_OF[activemq:tcp]="tcp://127.0.0.1:$STOMP_PORT"
+  "${PROBE[@]}" roundtrip "${URL_OF[activemq:tcp]}" --dest /queue/compare.probe -q || die "ActiveMQ does not deliver"
+  say "activemq up: ${URL_OF[activemq:tcp]} pid $PID (java)"
+}
+
+stop_activemq() {
+  say "stopping activemq"
+  bench/brokers/stop-activemq.sh "$AMQ_DIR" >/dev/null 2>&1
+  mkdir -p "$RESULTS/logs/activemq.$AMQ_STARTS"
+  cp -p "$AMQ_DIR"/data/activemq.log* "$AMQ_DIR/log/console.log" "$AMQ_DIR/conf/activemq.xml" "$RESULTS/logs/activemq.$AMQ_STARTS/" 2>/dev/null
+  AMQ_DIR=""
+}
+
+# restart_broker NAME: stop it and start it again, so that a conns case measures a fresh process (a process's
+# resident memory does not shrink after the connections of earlier cases close, which would under-count). A new
+# RabbitMQ node gets new ports: StompBroker on RabbitMQ is started again on it too.
+restart_broker() {
+  case "$1" in
+    sink) stop_pid sink "${PID_OF[sink]}"; start_sink ;;
+    stompbroker-memory) stop_pid stompbroker-memory "${PID_OF[stompbroker-memory]}"; start_stompbroker stompbroker-memory --Broker:Backend=InMemory ;;
+    stompbroker-rabbitmq)
+      stop_pid stompbroker-rabbitmq "${PID_OF[stompbroker-rabbitmq]}"
+      start_stompbroker stompbroker-rabbitmq --Broker:Backend=RabbitMq "--Broker:RabbitMq:Uri=$RMQ_AMQP_URI" ;;
+    rabbitmq)
+      if selected stompbroker-rabbitmq; then stop_pid stompbroker-rabbitmq "${PID_OF[stompbroker-rabbitmq]}"; fi
+      stop_rabbitmq
+      start_rabbitmq
+      if selected stompbroker-rabbitmq; then
+        start_stompbroker stompbroker-rabbitmq --Broker:Backend=RabbitMq "--Broker:RabbitMq:Uri=$RMQ_AMQP_URI"
+      fi ;;
+    activemq) stop_activemq; start_activemq ;;
+  esac
+}
+
 start_all() {
   WORK="$(mktemp -d /tmp/stomp-compare.XXXXXX)"
   chmod 755 "$WORK"   # the RabbitMQ node runs as user rabbitmq
@@ -320,50 +395,19 @@ start_all() {
   selected stompbroker-rabbitmq && need_rmq=1
 
   if selected sink; then
-    local tcp ws
-    read -r tcp ws < <(free_ports 2)
-    spawn sink "$RESULTS/logs/sink.log" env DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet "$LOAD_DLL" sink --tcp-port "$tcp" --ws-port "$ws"
-    URL_OF[sink:tcp]="tcp://127.0.0.1:$tcp"
-    URL_OF[sink:ws]="ws://127.0.0.1:$ws/ws"
-    wait_ready sink connect "${URL_OF[sink:tcp]}" "${URL_OF[sink:ws]}"
-    say "sink up: ${URL_OF[sink:tcp]} ${URL_OF[sink:ws]} pid ${PID_OF[sink]}"
+    start_sink
   fi
   if selected stompbroker-memory; then
     start_stompbroker stompbroker-memory --Broker:Backend=InMemory
   fi
   if ((need_rmq)); then
-    RMQ_DIR="$WORK/rabbitmq"
-    say "starting RabbitMQ (tests/rabbitmq/start-rabbitmq.sh)"
-    tests/rabbitmq/start-rabbitmq.sh "$RMQ_DIR" >/dev/null 2>>"$RESULTS/logs/rabbitmq-start.log" ||
-      { tail -n 20 "$RESULTS/logs/rabbitmq-start.log" >&2; die "RabbitMQ did not start"; }
-    local STOMP_PORT WEB_STOMP_URL AMQP_PORT PID
-    # shellcheck disable=SC1091
-    source "$RMQ_DIR/ports.env"
-    PID_OF[rabbitmq]="$PID"
-    LOG_OF[rabbitmq]="$RMQ_DIR/log"
-    URL_OF[rabbitmq:tcp]="tcp://127.0.0.1:$STOMP_PORT"
-    URL_OF[rabbitmq:ws]="$WEB_STOMP_URL"
-    RMQ_AMQP_URI="amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
-    "${PROBE[@]}" roundtrip "${URL_OF[rabbitmq:tcp]}" --dest /queue/compare.probe -q || die "RabbitMQ STOMP does not deliver"
-    "${PROBE[@]}" roundtrip "${URL_OF[rabbitmq:ws]}" --dest /queue/compare.probe -q || die "RabbitMQ Web-STOMP does not deliver"
-    say "rabbitmq up: ${URL_OF[rabbitmq:tcp]} ${URL_OF[rabbitmq:ws]} amqp $AMQP_PORT pid $PID (beam.smp)"
+    start_rabbitmq
     if selected stompbroker-rabbitmq; then
       start_stompbroker stompbroker-rabbitmq --Broker:Backend=RabbitMq "--Broker:RabbitMq:Uri=$RMQ_AMQP_URI"
     fi
   fi
   if selected activemq; then
-    AMQ_DIR="$WORK/activemq"
-    say "starting ActiveMQ (bench/brokers/start-activemq.sh)"
-    bench/brokers/start-activemq.sh "$AMQ_DIR" >/dev/null 2>>"$RESULTS/logs/activemq-start.log" ||
-      { tail -n 20 "$RESULTS/logs/activemq-start.log" >&2; die "ActiveMQ did not start"; }
-    local STOMP_PORT PID
-    # shellcheck disable=SC1091
-    source "$AMQ_DIR/ports.env"
-    PID_OF[activemq]="$PID"
-    LOG_OF[activemq]="$AMQ_DIR/data/activemq.log"
-    URL_OF[activemq:tcp]="tcp://127.0.0.1:$STOMP_PORT"
-    "${PROBE[@]}" roundtrip "${URL_OF[activemq:tcp]}" --dest /queue/compare.probe -q || die "ActiveMQ does not deliver"
-    say "activemq up: ${URL_OF[activemq:tcp]} pid $PID (java)"
+    start_activemq
   fi
 
   # coordinates for scripts and people
@@ -378,9 +422,6 @@ start_all() {
     if [[ -n "$RMQ_DIR" ]]; then echo "RABBITMQ_AMQP_URI=$RMQ_AMQP_URI"; fi
   } > "$RESULTS/brokers.env"
 }
-
-# fd count of a process (sockets included), to see a broker let go of a conns case's connections
-fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # ---- build ---------------------------------------------------------------------------------------------------
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -437,7 +478,7 @@ for c in "${SELECTED_CASES[@]}"; do
 done
 total=$(( flow_runs * RUNS + conns_runs * CONNS_RUNS ))
 ((total > 0)) || die "nothing to run for that selection"
-est=$(/usr/bin/python3 -c "print(round(($flow_runs * ($DURATION + $WARMUP + 1) * $RUNS + $conns_runs * (25 + $SETTLE) * $CONNS_RUNS) / 60))")
+est=$(/usr/bin/python3 -c "print(round(($flow_runs * ($DURATION + $WARMUP + 1) * $RUNS + $conns_runs * (40 + $SETTLE) * $CONNS_RUNS) / 60))")
 say "plan: $RUNS rounds × $flow_runs flow runs + $CONNS_RUNS × $conns_runs conns runs = $total runs, about $est minutes"
 
 summary() { # one line from a result JSON
@@ -476,12 +517,13 @@ for ((run = 1; run <= RUNS; run++)); do
         n=$((n + 1))
         name="$id.$t.$b.run$run"
         json="$RESULTS/json/$name.json"
+        # A conns case measures a freshly started process (see restart_broker); its URL and pid change.
+        [[ "$id" == conns* ]] && restart_broker "$b"
         # shellcheck disable=SC2206
         cmd=(dotnet "$LOAD_DLL" run $args --url "${URL_OF[$b:$t]}" --login guest --passcode guest --host /
              --broker "$b" --label "$b $t $id run $run" --json "$json")
         if [[ "$id" == conns* ]]; then
           cmd+=(--pid "${PID_OF[$b]}")
-          fds_before=$(fd_count "${PID_OF[$b]}")
         else
           cmd+=(--duration "$DURATION" --warmup "$WARMUP")
         fi
@@ -507,10 +549,7 @@ for ((run = 1; run <= RUNS; run++)); do
           kill -0 "${PID_OF[$p]}" 2>/dev/null || die "$p (pid ${PID_OF[$p]}) is gone; see its log"
         done
         if [[ "$id" == conns* ]]; then
-          # let the broker close the connections before the next case: fds back near where they were, then quiet
-          deadline=$((SECONDS + 60))
-          while (( $(fd_count "${PID_OF[$b]}") > fds_before + 64 && SECONDS < deadline )); do sleep 1; done
-          sleep "$SETTLE"
+          sleep "$SETTLE"   # let the closed connections' sockets go before the next case
         fi
       done
     done

@@ -67,6 +67,9 @@ public sealed class Authenticator
     /// <summary>Whether clients may connect without credentials.</summary>
     public bool AnonymousAllowed { get; }
 
+    // One for every anonymous connection: it is immutable and carries nothing of the connection.
+    private static readonly BrokerPrincipal AnonymousPrincipal = new("anonymous", [], null, "anonymous");
+
     /// <summary>Whether any provider at all lets someone in (false is a configuration error).</summary>
     public bool AnyProvider => AnonymousAllowed || _options.Users.Count > 0 || _validation is not null;
 
@@ -98,7 +101,7 @@ public sealed class Authenticator
         if (AnonymousAllowed)
         {
             // Always named "anonymous": a claimed login proves nothing, so it must not pick up that user's permissions.
-            return AuthenticationResult.Success(new BrokerPrincipal("anonymous", [], null, "anonymous"));
+            return AuthenticationResult.Success(AnonymousPrincipal);
         }
 
         if (string.IsNullOrEmpty(login) && string.IsNullOrEmpty(passcode))

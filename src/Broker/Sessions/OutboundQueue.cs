@@ -10,7 +10,7 @@ namespace Broker.Sessions;
 internal sealed class OutboundQueue : IValueTaskSource<bool>
 {
     private readonly Lock _gate = new();
-    private OutboundItem[] _items = new OutboundItem[4]; // grows by doubling; small, as most connections are idle
+    private OutboundItem[] _items = new OutboundItem[2]; // grows by doubling; small, as most connections are idle
     private int _head;
     private int _count;
     private long _bytes;

@@ -13,4 +13,11 @@ internal sealed record SessionContext(
     Authenticator Authenticator,
     DestinationAuthorizer Authorizer,
     BrokerMetrics Metrics,
-    TimeProvider Time);
+    TimeProvider Time)
+{
+    /// <summary>The parser limits of a connection before its CONNECT, made once rather than per connection.</summary>
+    public Stomp.StompParserLimits LimitsBeforeConnect { get; } = Options.Limits.BeforeConnect;
+
+    /// <summary>The parser limits of a connected session, made once rather than per connection.</summary>
+    public Stomp.StompParserLimits LimitsConnected { get; } = Options.Limits.Connected;
+}

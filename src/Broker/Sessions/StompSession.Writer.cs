@@ -15,83 +15,77 @@ internal sealed partial class StompSession
     // consumer) would otherwise hold the writer in a flush, and the connection open, forever.
     private static readonly TimeSpan FinalFlushTimeout = TimeSpan.FromSeconds(5);
 
+    // The writing half. One method, not a wrapper around a loop: an idle connection keeps this state machine waiting.
     private async Task RunWriterAsync()
     {
         await Task.Yield();
         try
         {
-            await WriteLoopAsync();
+            var output = _transport.Output;
+            var counts = new FrameCounts();
+            while (await _outbound.WaitToReadAsync())
+            {
+                var unflushed = 0;
+                while (_outbound.TryDequeue(out var item))
+                {
+                    if (item.CloseAfter is not null)
+                    {
+                        CountFrames(ref counts);
+                        await _transport.FlushAsync(CancellationToken.None);
+                        return;
+                    }
+
+                    switch (item.Kind)
+                    {
+                        case OutboundKind.Frame:
+                            output.Write(item.Frame);
+                            counts.Frames++;
+                            break;
+                        case OutboundKind.HeartBeat:
+                            StompWriter.WriteHeartBeat(output);
+                            counts.HeartBeats++;
+                            break;
+                        case OutboundKind.Message when item.Message is null:
+                            continue; // dropped by the drop-oldest policy
+                        case OutboundKind.Message when item.Subscription!.IsClosed:
+                            // Unsubscribed while queued: an auto-ack queue message goes back rather than being lost.
+                            item.Settlement?.Nack(requeue: true);
+                            continue;
+                        case OutboundKind.Message:
+                            WriteMessage(output, item);
+                            item.Settlement?.Ack();
+                            counts.Messages++;
+                            break;
+                    }
+
+                    _transport.EndFrame();
+                    counts.Bytes += item.Size;
+                    unflushed += item.Size;
+                    if (unflushed >= FlushThresholdBytes)
+                    {
+                        CountFrames(ref counts);
+                        if (!await FlushAsync())
+                        {
+                            return;
+                        }
+
+                        unflushed = 0;
+                    }
+                }
+
+                CountFrames(ref counts);
+                if (!await FlushAsync())
+                {
+                    return;
+                }
+
+                NotifyRoomIfDrained();
+            }
         }
         catch (Exception ex)
         {
             BrokerLog.SessionFailed(_logger, Id, ex);
             RequestClose(CloseReason.PeerClosed, errorMessage: null);
-        }
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var output = _transport.Output;
-        var stamp = new byte[_messageIdPrefix.Length + 20];
-        _messageIdPrefix.CopyTo(stamp, 0);
-        var counts = new FrameCounts();
-        while (await _outbound.WaitToReadAsync())
-        {
-            var unflushed = 0;
-            while (_outbound.TryDequeue(out var item))
-            {
-                if (item.CloseAfter is not null)
-                {
-                    CountFrames(ref counts);
-                    await _transport.FlushAsync(CancellationToken.None);
-                    return;
-                }
-
-                switch (item.Kind)
-                {
-                    case OutboundKind.Frame:
-                        output.Write(item.Frame);
-                        counts.Frames++;
-                        break;
-                    case OutboundKind.HeartBeat:
-                        StompWriter.WriteHeartBeat(output);
-                        counts.HeartBeats++;
-                        break;
-                    case OutboundKind.Message when item.Message is null:
-                        continue; // dropped by the drop-oldest policy
-                    case OutboundKind.Message when item.Subscription!.IsClosed:
-                        // Unsubscribed while queued: an auto-ack queue message goes back rather than being lost.
-                        item.Settlement?.Nack(requeue: true);
-                        continue;
-                    case OutboundKind.Message:
-                        WriteMessage(output, item, stamp);
-                        item.Settlement?.Ack();
-                        counts.Messages++;
-                        break;
-                }
-
-                _transport.EndFrame();
-                counts.Bytes += item.Size;
-                unflushed += item.Size;
-                if (unflushed >= FlushThresholdBytes)
-                {
-                    CountFrames(ref counts);
-                    if (!await FlushAsync())
-                    {
-                        return;
-                    }
-
-                    unflushed = 0;
-                }
-            }
-
-            CountFrames(ref counts);
-            if (!await FlushAsync())
-            {
-                return;
-            }
-
-            NotifyRoomIfDrained();
         }
     }
 
@@ -130,10 +124,11 @@ internal sealed partial class StompSession
         public long Bytes;
     }
 
-    private void WriteMessage(IBufferWriter<byte> output, in OutboundItem item, byte[] stamp)
+    private void WriteMessage(IBufferWriter<byte> output, in OutboundItem item)
     {
-        System.Buffers.Text.Utf8Formatter.TryFormat(item.DeliveryId, stamp.AsSpan(_messageIdPrefix.Length), out var digits);
-        var messageId = stamp.AsSpan(0, _messageIdPrefix.Length + digits);
+        // The id is the session's prefix and the delivery's number, written after the prefix in place.
+        System.Buffers.Text.Utf8Formatter.TryFormat(item.DeliveryId, _messageId.AsSpan(_messageIdPrefixLength), out var digits);
+        var messageId = _messageId.AsSpan(0, _messageIdPrefixLength + digits);
         var subscription = item.Subscription!;
         item.Message!.Template.WriteTo(
             output,
@@ -245,12 +240,12 @@ internal sealed partial class StompSession
             unsent.Settlement?.Nack(requeue: true);
         }
 
-        foreach (var subscription in _subscriptions.Values)
+        foreach (var subscription in _subscriptions?.Values ?? Enumerable.Empty<Subscription>())
         {
             await CloseSubscriptionAsync(subscription);
         }
 
-        _subscriptions.Clear();
+        _subscriptions?.Clear();
         foreach (var name in _temporaryQueues?.Values ?? Enumerable.Empty<string>())
         {
             await _backend.DeleteTemporaryQueueAsync(name, CancellationToken.None);
@@ -259,7 +254,7 @@ internal sealed partial class StompSession
         _transactions?.Clear();
 
         // Publishes still unconfirmed go on without us; nobody is left to tell if one fails.
-        while (_unconfirmedPublishes.TryDequeue(out var unconfirmed))
+        while (_unconfirmedPublishes?.TryDequeue(out var unconfirmed) == true)
         {
             _ = unconfirmed.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Text;
 using System.Globalization;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Broker.Configuration;
 using Broker.Diagnostics;
@@ -24,6 +25,7 @@ internal sealed partial class StompSession : IDisposable
     private static readonly string s_nodePrefix = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 3));
 
     private readonly StompTransport _transport;
+    private readonly System.Net.IPAddress? _slotAddress;
     private readonly ListenerOptions _listener;
     private readonly BrokerOptions _options;
     private readonly SessionContext _context;
@@ -33,10 +35,12 @@ internal sealed partial class StompSession : IDisposable
     private readonly TimeProvider _time;
     private readonly OutboundQueue _outbound;
     private readonly StompParser _parser;
-    private readonly byte[] _messageIdPrefix;
-    private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, Delivery> _unacked = [];
-    // Created on first use, like the other rarely used collections here: an idle connection should cost little.
+    // "<session id>-" and room for a delivery number after it, which only the writer writes (see WriteMessage).
+    private readonly byte[] _messageId;
+    private readonly int _messageIdPrefixLength;
+    // Collections here are created on first use: an idle connection should cost little.
+    private Dictionary<string, Subscription>? _subscriptions; // the reader's only
+    private Dictionary<long, Delivery>? _unacked; // under the delivery lock
     private Dictionary<string, List<TransactionAction>>? _transactions;
 
     // How many publishes may wait for the backend's confirm before the reader waits for the oldest: back-pressure
@@ -48,13 +52,14 @@ internal sealed partial class StompSession : IDisposable
     private byte[]? _lastSendDestinationUtf8;
 
     // Publishes handed to the backend and not yet confirmed, oldest first (only the reader touches it).
-    private readonly Queue<Task> _unconfirmedPublishes = new();
+    private Queue<Task>? _unconfirmedPublishes;
     private Dictionary<string, string>? _temporaryQueues;
     private StompHeaderTable? _sendHeaders; // made by the first SEND: an idle or subscribe-only connection holds none
 
     private IMessageBackend _backend;
     private BrokerPrincipal? _principal;
     private ITimer? _deadline;
+    private CancellationTokenSource? _heartBeatStop; // made when heart-beats start
     private State _state = State.AwaitingConnect;
     private StompVersion _version = StompVersion.V1_2;
     private NegotiatedHeartBeat _heartBeat;
@@ -68,12 +73,21 @@ internal sealed partial class StompSession : IDisposable
     private long _lastSentTicks;
     private long _droppedMessages;
 
-    public StompSession(StompTransport transport, ListenerOptions listener, SessionContext context, ILogger logger)
+    /// <param name="transport">The connection.</param>
+    /// <param name="listener">The settings of the listener it came in on.</param>
+    /// <param name="context">What sessions share.</param>
+    /// <param name="logger">Where the session logs.</param>
+    /// <param name="slotAddress">
+    /// The remote address whose connection slot the listener acquired (<see cref="SessionRegistry.TryAcquireConnection"/>)
+    /// for this connection: the session holds it and gives it back when it ends, so no wrapper has to wait for it.
+    /// </param>
+    public StompSession(StompTransport transport, ListenerOptions listener, SessionContext context, ILogger logger, System.Net.IPAddress? slotAddress)
     {
         ArgumentNullException.ThrowIfNull(context);
         var options = context.Options;
         var time = context.Time;
         _transport = transport;
+        _slotAddress = slotAddress;
         _listener = listener;
         _context = context;
         _options = options;
@@ -83,9 +97,12 @@ internal sealed partial class StompSession : IDisposable
         _backend = context.VirtualHosts.TryGet(context.VirtualHosts.Default, out var backend) ? backend : throw new InvalidOperationException("no default virtual host");
         _rateLimiter = RateLimiter.Create(options.Limits.RateLimit, time);
         Id = $"session-{s_nodePrefix}-{Interlocked.Increment(ref s_sessionCounter)}";
-        _messageIdPrefix = Encoding.ASCII.GetBytes($"{Id}-");
+        _messageIdPrefixLength = Id.Length + 1;
+        _messageId = new byte[_messageIdPrefixLength + 20];
+        Encoding.ASCII.GetBytes(Id, _messageId);
+        _messageId[Id.Length] = (byte)'-';
         _outbound = new OutboundQueue(options.Outbound.MaxBufferedBytes);
-        _parser = new StompParser(options.Limits.BeforeConnect);
+        _parser = new StompParser(context.LimitsBeforeConnect);
         _lastReceivedTicks = _lastSentTicks = time.GetTimestamp();
     }
 
@@ -106,19 +123,41 @@ internal sealed partial class StompSession : IDisposable
     public long DroppedMessages => Interlocked.Read(ref _droppedMessages);
 
     /// <summary>Runs the connection until it ends; never throws.</summary>
+    /// <remarks>
+    /// The reading half: reads and handles frames one at a time, in order. An idle connection waits here, so this
+    /// method keeps few locals across the read (its state machine is part of what every idle connection costs), and
+    /// the frames of one read are handled in <see cref="HandleFramesAsync"/>.
+    /// </remarks>
     public async Task RunAsync(CancellationToken connectionClosed)
     {
         _registry.Add(this);
         _context.Metrics.ConnectionsOpened.Add(1, new KeyValuePair<string, object?>("transport", _transport.Name));
         BrokerLog.ConnectionOpened(_logger, Id, _transport.Name, _transport.RemoteAddress);
         var writer = RunWriterAsync();
-        using var heartBeats = new CancellationTokenSource();
         // CONNECT must arrive in time; the same timer later enforces a token's expiry.
         _deadline = _time.CreateTimer(
             static state => ((StompSession)state!).OnDeadline(), this, _options.Limits.ConnectTimeout, Timeout.InfiniteTimeSpan);
         try
         {
-            await RunReaderAsync(heartBeats, connectionClosed);
+            while (!Volatile.Read(ref _closing))
+            {
+                ReadResult result;
+                try
+                {
+                    // No token: the read ends when the connection does (the pipe completes) or when RequestClose
+                    // cancels it, and a token would cost every idle connection a registration.
+                    result = await _transport.Input.ReadAsync(CancellationToken.None);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+                {
+                    return;
+                }
+
+                if (!await HandleFramesAsync(result, connectionClosed))
+                {
+                    return;
+                }
+            }
         }
         catch (OperationCanceledException) when (connectionClosed.IsCancellationRequested)
         {
@@ -132,13 +171,25 @@ internal sealed partial class StompSession : IDisposable
         }
         finally
         {
-            await heartBeats.CancelAsync();
+            if (_heartBeatStop is { } heartBeatStop)
+            {
+                await heartBeatStop.CancelAsync();
+                heartBeatStop.Dispose();
+            }
+
             if (_deadline is not null)
             {
                 await _deadline.DisposeAsync();
             }
 
-            await EndAsync(writer);
+            try
+            {
+                await EndAsync(writer);
+            }
+            finally
+            {
+                _registry.ReleaseConnection(_slotAddress);
+            }
         }
     }
 
@@ -207,80 +258,65 @@ internal sealed partial class StompSession : IDisposable
         return true;
     }
 
-    private async Task RunReaderAsync(CancellationTokenSource heartBeats, CancellationToken connectionClosed)
+    // Parses and handles the frames of one read, then gives the pipe back what was consumed. Returns false when the
+    // connection is to end. Pooled: it completes asynchronously whenever a frame waits (a publish confirm, the rate
+    // limit), and a connection should not allocate for that.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> HandleFramesAsync(ReadResult result, CancellationToken connectionClosed)
     {
-        var input = _transport.Input;
-        while (!Volatile.Read(ref _closing))
+        if (!result.Buffer.IsEmpty)
         {
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(connectionClosed);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException)
-            {
-                return;
-            }
+            Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp());
+        }
 
-            if (!result.Buffer.IsEmpty)
+        var buffer = result.Buffer;
+        try
+        {
+            while (!Volatile.Read(ref _closing) && _parser.TryParse(ref buffer, out var frame))
             {
-                Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp());
-            }
-
-            var bufferedBefore = result.Buffer.Length;
-
-            var buffer = result.Buffer;
-            try
-            {
-                while (!Volatile.Read(ref _closing) && _parser.TryParse(ref buffer, out var frame))
+                if (!frame.IsHeartBeat)
                 {
-                    if (!frame.IsHeartBeat)
+                    _context.Metrics.FramesIn.Add(1, new KeyValuePair<string, object?>("command", Name(frame.Command)));
+                    if (_rateLimiter is not null && !await ThrottleAsync(frame, connectionClosed))
                     {
-                        _context.Metrics.FramesIn.Add(1, new KeyValuePair<string, object?>("command", Name(frame.Command)));
-                        if (_rateLimiter is not null && !await ThrottleAsync(frame, connectionClosed))
-                        {
-                            return;
-                        }
-
-                        await HandleFrameAsync(frame, connectionClosed, heartBeats.Token);
+                        return false;
                     }
-                }
 
-                if (_state == State.Disconnected)
-                {
-                    RequestClose(CloseReason.Disconnect, errorMessage: null);
-                    return;
-                }
-
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    return;
+                    await HandleFrameAsync(frame, connectionClosed);
                 }
             }
-            catch (StompProtocolException ex)
+
+            if (_state == State.Disconnected)
             {
-                if (ex.IsLimit)
-                {
-                    _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", ex.Kind switch
-                    {
-                        StompErrorKind.TooManyHeaders => "headers",
-                        StompErrorKind.HeaderLineTooLong => "header-line",
-                        _ => "frame-size",
-                    }));
-                }
+                RequestClose(CloseReason.Disconnect, errorMessage: null);
+                return false;
+            }
 
-                RequestClose(ex.IsLimit ? CloseReason.TooBig : CloseReason.ProtocolError, ex.Message, DescribeParseError(ex));
-                return;
-            }
-            finally
+            return !result.IsCompleted && !result.IsCanceled;
+        }
+        catch (StompProtocolException ex)
+        {
+            if (ex.IsLimit)
             {
-                _context.Metrics.BytesIn.Add(bufferedBefore - buffer.Length);
-                input.AdvanceTo(buffer.Start, buffer.End);
+                _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", ex.Kind switch
+                {
+                    StompErrorKind.TooManyHeaders => "headers",
+                    StompErrorKind.HeaderLineTooLong => "header-line",
+                    _ => "frame-size",
+                }));
             }
+
+            RequestClose(ex.IsLimit ? CloseReason.TooBig : CloseReason.ProtocolError, ex.Message, DescribeParseError(ex));
+            return false;
+        }
+        finally
+        {
+            _context.Metrics.BytesIn.Add(result.Buffer.Length - buffer.Length);
+            _transport.Input.AdvanceTo(buffer.Start, buffer.End);
         }
     }
 
-    private async ValueTask HandleFrameAsync(StompFrame frame, CancellationToken cancellationToken, CancellationToken heartBeatStop)
+    private async ValueTask HandleFrameAsync(StompFrame frame, CancellationToken cancellationToken)
     {
         var receipt = frame.Headers.GetString(StompHeaderNames.Receipt);
         try
@@ -303,7 +339,7 @@ internal sealed partial class StompSession : IDisposable
             switch (frame.Command)
             {
                 case StompCommand.Connect or StompCommand.Stomp:
-                    await HandleConnectAsync(frame, heartBeatStop);
+                    await HandleConnectAsync(frame);
                     return; // CONNECT's receipt header is not a receipt request.
                 case StompCommand.Send:
                     await HandleSendAsync(frame, cancellationToken);
@@ -358,7 +394,7 @@ internal sealed partial class StompSession : IDisposable
         }
     }
 
-    private async ValueTask HandleConnectAsync(StompFrame frame, CancellationToken heartBeatStop)
+    private async ValueTask HandleConnectAsync(StompFrame frame)
     {
         if (_state != State.AwaitingConnect)
         {
@@ -410,7 +446,7 @@ internal sealed partial class StompSession : IDisposable
         _heartBeat = new NegotiatedHeartBeat(_listener.HeartBeat.Clamp(negotiated.OutgoingMs), _listener.HeartBeat.Clamp(negotiated.IncomingMs));
 
         _parser.Version = _version;
-        _parser.Limits = _options.Limits.Connected;
+        _parser.Limits = _context.LimitsConnected;
         _state = State.Connected;
 
         var output = new ArrayBufferWriter<byte>(256);
@@ -428,7 +464,8 @@ internal sealed partial class StompSession : IDisposable
 
         if (_heartBeat.OutgoingMs > 0 || _heartBeat.IncomingMs > 0)
         {
-            _ = RunHeartBeatsAsync(heartBeatStop);
+            _heartBeatStop = new CancellationTokenSource();
+            _ = RunHeartBeatsAsync(_heartBeatStop.Token);
         }
     }
 
@@ -523,23 +560,24 @@ internal sealed partial class StompSession : IDisposable
         var taken = await _backend.PublishAsync(destination, message, cancellationToken);
         _context.Metrics.MessagesPublished.Add(
             1, new KeyValuePair<string, object?>("kind", destination.Kind.ToString()), new KeyValuePair<string, object?>("destination", destination.Value));
-        if (taken.IsCompletedSuccessfully && _unconfirmedPublishes.Count == 0)
+        if (taken.IsCompletedSuccessfully && _unconfirmedPublishes is null or { Count: 0 })
         {
             return;
         }
 
-        _unconfirmedPublishes.Enqueue(taken);
-        while (_unconfirmedPublishes.TryPeek(out var oldest) && (oldest.IsCompleted || _unconfirmedPublishes.Count > MaxUnconfirmedPublishes))
+        var unconfirmed = _unconfirmedPublishes ??= new();
+        unconfirmed.Enqueue(taken);
+        while (unconfirmed.TryPeek(out var oldest) && (oldest.IsCompleted || unconfirmed.Count > MaxUnconfirmedPublishes))
         {
             // A failed one surfaces here as BackendUnavailableException: ERROR, then close.
-            await _unconfirmedPublishes.Dequeue();
+            await unconfirmed.Dequeue();
         }
     }
 
     // Everything published so far is confirmed: a RECEIPT may be sent.
     private async ValueTask AwaitPublishesAsync()
     {
-        while (_unconfirmedPublishes.TryDequeue(out var oldest))
+        while (_unconfirmedPublishes?.TryDequeue(out var oldest) == true)
         {
             await oldest;
         }
@@ -603,7 +641,7 @@ internal sealed partial class StompSession : IDisposable
         var subscriptionId = "/temp-queue/" + name;
         var destination = new Destination(DestinationKind.TempQueue, fullName, "", subscriptionId);
         var subscription = new Subscription(this, subscriptionId, destination, AckMode.Auto, prefetch: 0);
-        _subscriptions[subscriptionId] = subscription;
+        (_subscriptions ??= new(StringComparer.Ordinal))[subscriptionId] = subscription;
         (_temporaryQueues ??= new(StringComparer.Ordinal))[name] = fullName;
         AttachBinding(subscription, await _backend.SubscribeAsync(destination, new SubscriptionOptions(subscriptionId, ClientAck: false, Prefetch: 0), subscription, cancellationToken));
         return fullName;
@@ -625,7 +663,7 @@ internal sealed partial class StompSession : IDisposable
 
         CheckSubscriptionLimit();
 
-        if (_subscriptions.ContainsKey(id))
+        if (_subscriptions?.ContainsKey(id) == true)
         {
             throw new SessionException($"duplicate subscription id '{id}'", $"This connection already has a subscription with id '{id}'; ids must be unique per connection.");
         }
@@ -654,14 +692,14 @@ internal sealed partial class StompSession : IDisposable
 
         Authorize(destination, write: false);
         var subscription = new Subscription(this, id, destination, ackMode, prefetch);
-        _subscriptions[id] = subscription;
+        (_subscriptions ??= new(StringComparer.Ordinal))[id] = subscription;
         try
         {
             AttachBinding(subscription, await _backend.SubscribeAsync(destination, ReadSubscriptionOptions(frame, id, ackMode, prefetch), subscription, cancellationToken));
         }
         catch
         {
-            _subscriptions.Remove(id);
+            _subscriptions?.Remove(id);
             throw;
         }
     }
@@ -679,7 +717,7 @@ internal sealed partial class StompSession : IDisposable
     // SUBSCRIBE frames and temporary queues (each one a subscription) count alike.
     private void CheckSubscriptionLimit()
     {
-        if (_subscriptions.Count >= _options.Limits.MaxSubscriptionsPerConnection)
+        if (_subscriptions?.Count >= _options.Limits.MaxSubscriptionsPerConnection)
         {
             _context.Metrics.LimitBreaches.Add(1, new KeyValuePair<string, object?>("limit", "subscriptions"));
             throw new SessionException("too many subscriptions", $"A connection may have at most {_options.Limits.MaxSubscriptionsPerConnection} subscriptions, temporary queues included.", CloseReason.Policy);
@@ -705,7 +743,7 @@ internal sealed partial class StompSession : IDisposable
         var id = frame.Headers.GetString(StompHeaderNames.Id)
             ?? (_version == StompVersion.V1_0 ? frame.Headers.GetString(StompHeaderNames.Destination) : null)
             ?? throw new SessionException("UNSUBSCRIBE frame has no id header", "UNSUBSCRIBE requires the id of the subscription to end.");
-        if (!_subscriptions.Remove(id, out var subscription))
+        if (_subscriptions is null || !_subscriptions.Remove(id, out var subscription))
         {
             throw new SessionException($"unknown subscription id '{id}'", $"This connection has no subscription with id '{id}'.");
         }
@@ -729,7 +767,7 @@ internal sealed partial class StompSession : IDisposable
             subscription.Unacked.Clear();
             foreach (var delivery in abandoned)
             {
-                _unacked.Remove(delivery.Id);
+                _unacked?.Remove(delivery.Id);
             }
         }
 
@@ -751,7 +789,7 @@ internal sealed partial class StompSession : IDisposable
         var requeue = frame.Headers.GetString("requeue"u8) is not "false";
         lock (_outbound.SyncRoot)
         {
-            if (deliveryId < 0 || !_unacked.ContainsKey(deliveryId))
+            if (deliveryId < 0 || _unacked?.ContainsKey(deliveryId) != true)
             {
                 throw new SessionException($"unknown ack id '{id}'", $"No unacknowledged message has ack id '{id}' on this connection (already acknowledged, or never sent).");
             }
@@ -773,7 +811,7 @@ internal sealed partial class StompSession : IDisposable
         Subscription? subscription;
         lock (_outbound.SyncRoot)
         {
-            if (!_unacked.TryGetValue(deliveryId, out var target))
+            if (_unacked is null || !_unacked.TryGetValue(deliveryId, out var target))
             {
                 return; // settled meanwhile (a transaction acked it twice, or a cumulative ack covered it)
             }
@@ -929,7 +967,7 @@ internal sealed partial class StompSession : IDisposable
 
             var size = message.Size;
             var isQueueMessage = settlement is not null;
-            if (subscription.AckMode != AckMode.Auto && _unacked.Count >= _options.Limits.MaxUnackedPerConnection)
+            if (subscription.AckMode != AckMode.Auto && _unacked?.Count >= _options.Limits.MaxUnackedPerConnection)
             {
                 if (isQueueMessage)
                 {
@@ -994,7 +1032,7 @@ internal sealed partial class StompSession : IDisposable
                 {
                     var delivery = new Delivery(deliveryId, subscription, settlement);
                     delivery.Node = subscription.Unacked.AddLast(delivery);
-                    _unacked.Add(deliveryId, delivery);
+                    (_unacked ??= []).Add(deliveryId, delivery);
                 }
 
                 _context.Metrics.MessagesDelivered.Add(1);
@@ -1166,12 +1204,13 @@ internal sealed partial class StompSession : IDisposable
     private long ParseDeliveryId(string id)
     {
         var utf8 = Encoding.UTF8.GetBytes(id);
-        if (!utf8.AsSpan().StartsWith(_messageIdPrefix))
+        var prefix = _messageId.AsSpan(0, _messageIdPrefixLength);
+        if (!utf8.AsSpan().StartsWith(prefix))
         {
             return -1;
         }
 
-        return Utf8Parser.TryParse(utf8.AsSpan(_messageIdPrefix.Length), out long value, out var consumed) && consumed == utf8.Length - _messageIdPrefix.Length
+        return Utf8Parser.TryParse(utf8.AsSpan(prefix.Length), out long value, out var consumed) && consumed == utf8.Length - prefix.Length
             ? value
             : -1;
     }

@@ -9,7 +9,8 @@ internal sealed class TcpTransport(ConnectionContext connection) : StompTranspor
 {
     public override string Name => "tcp";
 
-    public override string RemoteAddress { get; } = connection.RemoteEndPoint?.ToString() ?? "unknown";
+    /// <summary>Made when asked (for logs), not kept: an idle connection should cost little.</summary>
+    public override string RemoteAddress => connection.RemoteEndPoint?.ToString() ?? "unknown";
 
     public override PipeReader Input => connection.Transport.Input;
 

@@ -20,7 +20,13 @@ internal sealed class WebSocketConnectionUpgrade(SessionContext context, WebSock
 {
     private const int MaxRequestHeadBytes = 16 * 1024;
 
-    public async Task HandleAsync(ConnectionContext connection, ConnectionDelegate next)
+    /// <summary>
+    /// The connection's task for Kestrel: the session's own task once the upgrade is taken (or the HTTP pipeline's),
+    /// so that an idle WebSocket keeps no state machine of the handshake, only a small promise.
+    /// </summary>
+    public Task HandleAsync(ConnectionContext connection, ConnectionDelegate next) => StartAsync(connection, next).Unwrap();
+
+    private async Task<Task> StartAsync(ConnectionContext connection, ConnectionDelegate next)
     {
         var input = connection.Transport.Input;
         ReadResult read;
@@ -34,28 +40,19 @@ internal sealed class WebSocketConnectionUpgrade(SessionContext context, WebSock
             }
             catch (OperationCanceledException)
             {
-                return; // nothing (or nothing more) came in time: close, as Kestrel would
+                return Task.CompletedTask; // nothing (or nothing more) came in time: close, as Kestrel would
             }
         }
 
-        var address = (connection.RemoteEndPoint as IPEndPoint)?.Address;
-        var session = TryStartSession(connection, read.Buffer, address);
+        var session = TryStartSession(connection, read.Buffer, (connection.RemoteEndPoint as IPEndPoint)?.Address);
         if (session is null)
         {
             // Not ours: the HTTP layer reads the same bytes again.
             input.AdvanceTo(read.Buffer.Start);
-            await next(connection);
-            return;
+            return next(connection);
         }
 
-        try
-        {
-            await session;
-        }
-        finally
-        {
-            context.Registry.ReleaseConnection(address);
-        }
+        return session; // it gives back the connection slot that Accepts took when it ends
     }
 
     // Not async, so that nothing of the request outlives the handshake: an idle WebSocket keeps only its session.
@@ -97,8 +94,8 @@ internal sealed class WebSocketConnectionUpgrade(SessionContext context, WebSock
             // Only now: the request's views point into the buffer that this gives back.
             connection.Transport.Input.AdvanceTo(buffer.GetPosition(headLength));
             return endpoint.RunSessionAsync(
-                connection.Transport, connection.Abort, connection.RemoteEndPoint?.ToString() ?? "unknown", chosen, deflate?.ServerWindowBits,
-                bearer, connection.ConnectionClosed);
+                connection.Transport, connection, static c => ((ConnectionContext)c).Abort(), connection.RemoteEndPoint, chosen, deflate?.ServerWindowBits,
+                bearer, address, connection.ConnectionClosed);
         }
         finally
         {

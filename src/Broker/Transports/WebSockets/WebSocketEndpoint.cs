@@ -49,6 +49,13 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
             return;
         }
 
+        var upgrade = httpContext.Features.Get<IHttpUpgradeFeature>();
+        if (upgrade is not { IsUpgradableRequest: true })
+        {
+            await RefuseAsync(httpContext, remote, StatusCodes.Status400BadRequest, "Only an HTTP/1.1 upgrade can open a WebSocket here.");
+            return;
+        }
+
         var address = httpContext.Connection.RemoteIpAddress;
         if (!context.Registry.TryAcquireConnection(address, context.Options.Limits, out var reason))
         {
@@ -57,27 +64,14 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
             return;
         }
 
-        try
-        {
-            await RunSessionAsync(httpContext, remote, chosen);
-        }
-        finally
-        {
-            context.Registry.ReleaseConnection(address);
-        }
+        await RunSessionAsync(httpContext, upgrade, chosen, address);
     }
 
     // The upgrade through the HTTP pipeline (a request the connection-level path left alone, such as one split over
-    // several reads): answered here with the same headers, then the same transport over the upgraded stream.
-    private async Task RunSessionAsync(HttpContext httpContext, string remote, string? chosen)
+    // several reads): answered here with the same headers, then the same transport over the upgraded stream. The
+    // session gives back the connection slot taken for it; if the upgrade fails first, it is given back here.
+    private async Task RunSessionAsync(HttpContext httpContext, IHttpUpgradeFeature upgrade, string? chosen, System.Net.IPAddress? address)
     {
-        var upgrade = httpContext.Features.Get<IHttpUpgradeFeature>();
-        if (upgrade is not { IsUpgradableRequest: true })
-        {
-            await RefuseAsync(httpContext, remote, StatusCodes.Status400BadRequest, "Only an HTTP/1.1 upgrade can open a WebSocket here.");
-            return;
-        }
-
         var headers = httpContext.Response.Headers;
         headers.Upgrade = "websocket";
         headers["Sec-WebSocket-Accept"] = AcceptKey(httpContext.Request.Headers.SecWebSocketKey.ToString());
@@ -92,7 +86,17 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
             headers.SecWebSocketExtensions = deflate.Value.Response;
         }
 
-        var stream = await upgrade.UpgradeAsync(); // 101 Switching Protocols, with Connection: Upgrade
+        Stream stream;
+        try
+        {
+            stream = await upgrade.UpgradeAsync(); // 101 Switching Protocols, with Connection: Upgrade
+        }
+        catch
+        {
+            context.Registry.ReleaseConnection(address);
+            throw;
+        }
+
         var pipe = new UpgradedPipe(PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true)), PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
 
         // Browsers cannot set headers on a WebSocket: a token may come as ?access_token=… instead of Authorization.
@@ -101,7 +105,9 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
             httpContext.Request.QueryString.HasValue ? httpContext.Request.Query["access_token"].FirstOrDefault() : null);
         try
         {
-            await RunSessionAsync(pipe, httpContext.Abort, remote, chosen, deflate?.ServerWindowBits, bearer, httpContext.RequestAborted);
+            var remoteEndPoint = address is null ? null : new System.Net.IPEndPoint(address, httpContext.Connection.RemotePort);
+            await RunSessionAsync(
+                pipe, httpContext, static c => ((HttpContext)c).Abort(), remoteEndPoint, chosen, deflate?.ServerWindowBits, bearer, address, httpContext.RequestAborted);
         }
         finally
         {
@@ -115,19 +121,20 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
     /// Not async: the session is the only thing an idle WebSocket keeps waiting (it disposes itself at its end).
     /// </remarks>
     internal Task RunSessionAsync(
-        IDuplexPipe connection, Action abort, string remote, string? chosen, int? deflateWindowBits, string? bearer, CancellationToken connectionClosed)
+        IDuplexPipe connection, object owner, Action<object> abort, System.Net.EndPoint? remote, string? chosen, int? deflateWindowBits, string? bearer,
+        System.Net.IPAddress? slotAddress,
+        CancellationToken connectionClosed)
     {
         var settings = context.Options.WebSocket;
         var transport = new WebSocketTransport(
-            connection, abort, remote, context.Options.Limits.MaxFrameBytes, deflateWindowBits, settings.CompressionThresholdBytes, _logger)
+            connection, owner, abort, remote, deflateWindowBits, settings.CompressionThresholdBytes, _logger)
         {
             SubProtocol = chosen,
             BearerToken = string.IsNullOrEmpty(bearer) ? null : bearer,
         };
 
-        transport.StartReceiving(); // sends the upgrade response (when the connection-level path wrote one) first
-#pragma warning disable CA2000 // StompSession.RunAsync disposes the session when the connection ends.
-        var session = new StompSession(transport, settings, context, _logger);
+#pragma warning disable CA2000 // StompSession.RunAsync disposes the session (and gives the slot back) when the connection ends.
+        var session = new StompSession(transport, settings, context, _logger, slotAddress);
 #pragma warning restore CA2000
         return session.RunAsync(connectionClosed);
     }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Unicode;
@@ -11,19 +12,20 @@ namespace Broker.Transports.WebSockets;
 
 /// <summary>
 /// STOMP over RFC 6455 WebSocket framing, read from and written to the connection's own pipe: no WebSocket object,
-/// no stream wrappers, so an idle connection costs about what a TCP one does. Message payloads, text or binary, are
-/// unmasked into one pipe and parsed as a byte stream, so a frame split over several messages and several frames in
-/// one message both work. Each outgoing frame is one message, text when it is valid UTF-8 without NUL in its body,
-/// binary otherwise; all messages of one flush go out in one write.
+/// no stream wrappers, no second pipe and no receive loop, so an idle connection costs about what a TCP one does.
+/// Message payloads, text or binary, are unmasked into the <see cref="PayloadReader"/> the session reads, when it
+/// reads, and parsed as a byte stream, so a frame split over several messages and several frames in one message both
+/// work. Each outgoing frame is one message, text when it is valid UTF-8 without NUL in its body, binary otherwise;
+/// all messages of one flush go out in one write.
 /// <para>
-/// The receive loop answers pings and the peer's close, and fails the connection (close 1002 or 1007, then the
-/// socket) on anything RFC 6455 forbids: an unmasked frame, reserved bits or opcodes, a control frame over 125 bytes or
+/// Reading answers pings and notes the peer's close, and fails the connection (close 1002 or 1007, then the end of
+/// input) on anything RFC 6455 forbids: an unmasked frame, reserved bits or opcodes, a control frame over 125 bytes or
 /// fragmented, a continuation with no message begun, invalid UTF-8 in a text message or a close reason.
 /// permessage-deflate (RFC 7692) is done one message at a time; see <see cref="MessageInflater"/>.
 /// </para>
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage(
-    "Reliability", "CA1001", Justification = "The SemaphoreSlim's wait handle is never asked for, so it has nothing to dispose; the receive loop may release it after the session has ended.")]
+    "Reliability", "CA1001", Justification = "The SemaphoreSlim's wait handle is never asked for, so it has nothing to dispose.")]
 internal sealed class WebSocketTransport : StompTransport
 {
     private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(5);
@@ -31,8 +33,8 @@ internal sealed class WebSocketTransport : StompTransport
     // Output staging size: most bursts fit; a bigger one grows the buffer.
     private const int OutputBufferSize = 4 * 1024;
 
-    // Payload decoded in one pass before it is flushed to the session (and the pipe's back-pressure applies).
-    private const int DecodedPerFlush = 64 * 1024;
+    // Payload decoded by one read before the session parses it (and the frame limit applies).
+    private const int DecodedPerRead = 64 * 1024;
 
     private const byte Fin = 0x80;
     private const byte Rsv1 = 0x40;
@@ -45,23 +47,22 @@ internal sealed class WebSocketTransport : StompTransport
     private const byte OpPing = 0x9;
     private const byte OpPong = 0xA;
 
-    // One PipeOptions for all connections (they share the frame limit), not one per connection.
-    private static PipeOptions? s_payloadOptions;
-
     private readonly IDuplexPipe _connection;
-    private readonly Action _abort;
+    private readonly object _owner;
+    private readonly Action<object> _abort;
+    private readonly System.Net.EndPoint? _remote;
     private readonly ILogger _logger;
-    private readonly Pipe _payload;
+    private readonly PayloadReader _payload;
     private readonly PooledBufferWriter _output = new(OutputBufferSize);
     private readonly List<int> _frameEnds = [];
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly int? _deflateWindowBits;
     private readonly int _compressionThreshold;
-    private Task _receiving = Task.CompletedTask;
+    private bool _upgradeResponsePending = true; // sent by the first read, before anything is awaited from the peer
     private volatile bool _closeSent;
     private byte[]? _peerClose; // the peer's close payload, once it has sent one
 
-    // Receive state, touched only by the receive loop.
+    // Receive state, touched only by reads (the session's, then the close's).
     private long _frameRemaining;
     private uint _mask;
     private int _maskOffset;
@@ -70,40 +71,38 @@ internal sealed class WebSocketTransport : StompTransport
     private byte _messageOpcode; // text or binary while a message is under way, else 0
     private MessageInflater? _inflater; // while a compressed message is under way
     private Utf8Tail _utf8;
-    private bool _discarding; // the session stopped reading: payload is dropped until the close arrives
+    private bool _discarding; // the session stopped reading: payload is dropped until the peer's close arrives
 
     /// <param name="connection">The connection's bytes, after the upgrade response.</param>
-    /// <param name="abort">Cuts the connection at once.</param>
-    /// <param name="remoteAddress">The peer, for logs.</param>
-    /// <param name="maxFrameBytes">The STOMP frame limit, which bounds what the payload pipe holds.</param>
+    /// <param name="owner">What <paramref name="abort"/> is called with: the connection, or the request it was upgraded from.</param>
+    /// <param name="abort">Cuts the connection at once; static, so that no delegate is made per connection.</param>
+    /// <param name="remote">The peer, for logs.</param>
     /// <param name="deflateWindowBits">The negotiated permessage-deflate window of the server, or null: no compression.</param>
     /// <param name="compressionThreshold">Messages smaller than this go uncompressed.</param>
     /// <param name="logger">Where a failed connection is logged.</param>
     public WebSocketTransport(
-        IDuplexPipe connection, Action abort, string remoteAddress, int maxFrameBytes, int? deflateWindowBits, int compressionThreshold, ILogger logger)
+        IDuplexPipe connection, object owner, Action<object> abort, System.Net.EndPoint? remote, int? deflateWindowBits, int compressionThreshold, ILogger logger)
     {
         _connection = connection;
+        _owner = owner;
         _abort = abort;
         _logger = logger;
-        RemoteAddress = remoteAddress;
+        _remote = remote;
         _deflateWindowBits = deflateWindowBits;
         _compressionThreshold = compressionThreshold;
-        // The pipe must hold a whole frame before the parser can take it; the parser bounds it at the frame limit.
-        var pause = (long)maxFrameBytes + (64 * 1024);
-        var options = s_payloadOptions;
-        if (options?.PauseWriterThreshold != pause)
-        {
-            s_payloadOptions = options = new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2, useSynchronizationContext: false);
-        }
-
-        _payload = new Pipe(options);
+        _payload = new PayloadReader(this);
     }
 
+    // What decoding a read of the connection came to (Decode, TryReadHeader, then Take for a whole read).
     private enum DecodeOutcome
     {
-        NeedMore,
-        Flush,
-        Skip,
+        NeedMore, // a frame header or control frame is not all there: read again
+        PayloadFollows, // a data frame's header was read (TryReadHeader)
+        ReadFull, // as much payload decoded as one read takes; the rest of the buffer waits
+        Data, // the payload reader has bytes the session has not examined (Take)
+        End, // the connection's input ended with nothing more to decode (Take)
+        Canceled, // the read was cancelled (Take)
+        Skip, // a pong, ignored
         Ping,
         Close,
         Fail,
@@ -122,18 +121,12 @@ internal sealed class WebSocketTransport : StompTransport
     /// <summary>The WebSocket subprotocol agreed in the handshake, if any.</summary>
     public string? SubProtocol { get; init; }
 
-    public override string RemoteAddress { get; }
+    /// <summary>Made when asked (for logs), not kept: an idle connection should cost little.</summary>
+    public override string RemoteAddress => _remote?.ToString() ?? "unknown";
 
-    public override PipeReader Input => _payload.Reader;
+    public override PipeReader Input => _payload;
 
     public override IBufferWriter<byte> Output => _output;
-
-    /// <summary>
-    /// Sends what the connection's output already holds (the upgrade response), then reads frames until the peer
-    /// closes. No cancellation token: the loop ends with the connection, and a token would cost every idle connection
-    /// a registration.
-    /// </summary>
-    public void StartReceiving() => _receiving = ReceiveAsync();
 
     public override void EndFrame() => _frameEnds.Add(_output.WrittenCount);
 
@@ -142,7 +135,7 @@ internal sealed class WebSocketTransport : StompTransport
     public override void Abort()
     {
         _connection.Output.CancelPendingFlush();
-        _abort();
+        _abort(_owner);
     }
 
     public override async ValueTask CloseAsync(CloseReason reason, CancellationToken cancellationToken)
@@ -166,17 +159,26 @@ internal sealed class WebSocketTransport : StompTransport
             await SendCloseAsync(status, description, cancellationToken);
         }
 
-        // The session reads no more: whatever the peer still sends before its close is dropped, not buffered.
-        _payload.Writer.CancelPendingFlush();
-        try
+        // The session reads no more (CloseAsync comes after its last read): let the client answer the close so the
+        // handshake completes, dropping whatever it still sends before its close.
+        _discarding = true;
+        _payload.Complete();
+        if (!_payload.IsEnded)
         {
-            // Let the client answer the close so the handshake completes; the receive loop ends on it.
-            await _receiving.WaitAsync(CloseHandshakeTimeout, cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(CloseHandshakeTimeout);
+            while (!_payload.IsEnded && !timeout.IsCancellationRequested)
+            {
+                await ReceiveAsync(timeout.Token); // a cancelled read (the session's last CancelPendingRead) is read again
+            }
+
+            if (timeout.IsCancellationRequested)
+            {
+                _abort(_owner);
+            }
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
-        {
-            _abort();
-        }
+
+        ReturnInflater();
     }
 
     private void DiscardStaged()
@@ -298,41 +300,30 @@ internal sealed class WebSocketTransport : StompTransport
         return SendAsync(OpClose, payload, cancellationToken);
     }
 
-    private async Task ReceiveAsync()
+    /// <summary>Wakes a pending read of the connection (the session's <see cref="PipeReader.CancelPendingRead"/>).</summary>
+    internal void CancelPendingReceive() => _connection.Input.CancelPendingRead();
+
+    /// <summary>
+    /// Reads the connection until the payload reader has something the session has not examined, or the peer's data
+    /// ends (its close frame, the socket's end, a violation), or the read is cancelled; answers pings on the way.
+    /// The session's read when it has examined everything decoded, and the close's wait for the peer's close.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    internal async ValueTask<ReadResult> ReceiveAsync(CancellationToken cancellationToken)
     {
-        var input = _connection.Input;
-        var payload = _payload.Writer;
-        byte[]? control = null; // a ping's payload to answer, or the peer's close
+        // Few locals live across the awaits here: an idle connection keeps this state machine waiting for the read.
         try
         {
-            await _sendLock.WaitAsync(CancellationToken.None);
-            try
+            if (_upgradeResponsePending)
             {
-                await _connection.Output.FlushAsync(CancellationToken.None);
-            }
-            finally
-            {
-                _sendLock.Release();
+                // The connection's output holds the 101 response (when the connection-level upgrade wrote one).
+                _upgradeResponsePending = false;
+                await SendAsync(opcode: null, default, CancellationToken.None);
             }
 
             while (true)
             {
-                var read = await input.ReadAsync(CancellationToken.None);
-                var buffer = read.Buffer;
-                var outcome = DecodeOutcome.NeedMore;
-                var failure = default((ushort Code, string Reason));
-                try
-                {
-                    outcome = Decode(ref buffer, payload, ref control, ref failure);
-                }
-                finally
-                {
-                    // What is left after a flush or a control frame is looked at again at once; after NeedMore, only
-                    // once more bytes come.
-                    input.AdvanceTo(buffer.Start, outcome == DecodeOutcome.NeedMore ? buffer.End : buffer.Start);
-                }
-
-                switch (outcome)
+                switch (Take(await _connection.Input.ReadAsync(cancellationToken), out var control, out var failure))
                 {
                     case DecodeOutcome.Ping:
                         await SendAsync(OpPong, control ?? [], CancellationToken.None);
@@ -341,22 +332,17 @@ internal sealed class WebSocketTransport : StompTransport
                         // The session sees the end of input, sends what it still has (an ERROR, receipts), then
                         // answers the close in CloseAsync: RFC 6455 5.5.1 lets it finish its messages first.
                         _peerClose = control ?? [];
-                        return;
+                        return EndOfInput();
                     case DecodeOutcome.Fail:
                         BrokerLog.WebSocketFailed(_logger, RemoteAddress, failure.Reason, failure.Code);
                         await SendCloseAsync(failure.Code, failure.Reason, CancellationToken.None);
-                        return;
-                }
-
-                if (payload.UnflushedBytes > 0)
-                {
-                    var flushed = await payload.FlushAsync(CancellationToken.None);
-                    _discarding |= flushed.IsCompleted || flushed.IsCanceled;
-                }
-
-                if (read.IsCompleted && outcome != DecodeOutcome.Flush)
-                {
-                    return; // the peer closed the socket without a close frame
+                        return EndOfInput();
+                    case DecodeOutcome.Canceled:
+                        return _payload.Result(isCanceled: true);
+                    case DecodeOutcome.Data:
+                        return _payload.Result();
+                    case DecodeOutcome.End:
+                        return EndOfInput(); // the peer closed the socket without a close frame
                 }
             }
         }
@@ -364,19 +350,67 @@ internal sealed class WebSocketTransport : StompTransport
                                        or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             // The peer went away or the server is stopping: the session sees the end of input.
-        }
-        finally
-        {
-            _inflater?.Return();
-            _inflater = null;
-            await payload.CompleteAsync();
+            return EndOfInput();
         }
     }
 
-    // Takes whole frame headers and as much payload as there is from the buffer, up to DecodedPerFlush bytes of
-    // payload. A control frame is taken only once it is whole (it is at most 127 + 4 bytes).
-    private DecodeOutcome Decode(ref ReadOnlySequence<byte> buffer, PipeWriter payload, ref byte[]? control, ref (ushort Code, string Reason) failure)
+    // Decodes what one read of the connection brought and gives the connection's pipe back what was taken. Returns
+    // Data when the payload reader has bytes the session has not examined, End when the connection's input ended
+    // with nothing more to decode, NeedMore to read again, or Canceled, Ping, Close or Fail.
+    private DecodeOutcome Take(in ReadResult read, out byte[]? control, out (ushort Code, string Reason) failure)
     {
+        var input = _connection.Input;
+        control = null;
+        failure = default;
+        if (read.IsCanceled)
+        {
+            input.AdvanceTo(read.Buffer.Start);
+            return DecodeOutcome.Canceled;
+        }
+
+        var buffer = read.Buffer;
+        var outcome = DecodeOutcome.NeedMore;
+        try
+        {
+            outcome = Decode(ref buffer, ref control, ref failure);
+        }
+        finally
+        {
+            // What is left after a full read or a control frame is looked at again at once; after NeedMore, only once
+            // more bytes come.
+            input.AdvanceTo(buffer.Start, outcome == DecodeOutcome.NeedMore ? buffer.End : buffer.Start);
+        }
+
+        if (outcome is DecodeOutcome.Ping or DecodeOutcome.Close or DecodeOutcome.Fail)
+        {
+            return outcome;
+        }
+
+        if (_payload.HasUnexamined)
+        {
+            return DecodeOutcome.Data;
+        }
+
+        return read.IsCompleted && outcome == DecodeOutcome.NeedMore ? DecodeOutcome.End : DecodeOutcome.NeedMore;
+    }
+
+    private ReadResult EndOfInput()
+    {
+        ReturnInflater();
+        return _payload.End();
+    }
+
+    private void ReturnInflater()
+    {
+        _inflater?.Return();
+        _inflater = null;
+    }
+
+    // Takes whole frame headers and as much payload as there is from the buffer, up to DecodedPerRead bytes of
+    // payload. A control frame is taken only once it is whole (it is at most 127 + 4 bytes).
+    private DecodeOutcome Decode(ref ReadOnlySequence<byte> buffer, ref byte[]? control, ref (ushort Code, string Reason) failure)
+    {
+        var payload = _payload;
         var decoded = 0;
         Span<byte> plain = stackalloc byte[1024];
         while (true)
@@ -389,7 +423,7 @@ internal sealed class WebSocketTransport : StompTransport
                     continue;
                 }
 
-                if (outcome != DecodeOutcome.Flush)
+                if (outcome != DecodeOutcome.PayloadFollows)
                 {
                     return outcome; // NeedMore, or a control frame, or a failure
                 }
@@ -402,9 +436,9 @@ internal sealed class WebSocketTransport : StompTransport
                     return DecodeOutcome.NeedMore;
                 }
 
-                if (decoded >= DecodedPerFlush)
+                if (decoded >= DecodedPerRead)
                 {
-                    return DecodeOutcome.Flush;
+                    return DecodeOutcome.ReadFull;
                 }
 
                 var chunk = buffer.First.Span;
@@ -449,9 +483,9 @@ internal sealed class WebSocketTransport : StompTransport
         }
     }
 
-    // Reads one frame header. Returns Flush when a data frame begins (its payload follows), NeedMore when the header
-    // (or a control frame's payload) is not all there yet, Skip for a pong, and Ping, Close or Fail for a control
-    // frame or a violation.
+    // Reads one frame header. Returns PayloadFollows when a data frame begins, NeedMore when the header (or a control
+    // frame's payload) is not all there yet, Skip for a pong, and Ping, Close or Fail for a control frame or a
+    // violation.
     private DecodeOutcome TryReadHeader(ref ReadOnlySequence<byte> buffer, ref byte[]? control, ref (ushort Code, string Reason) failure)
     {
         Span<byte> head = stackalloc byte[14];
@@ -567,7 +601,7 @@ internal sealed class WebSocketTransport : StompTransport
             }
         }
 
-        return DecodeOutcome.Flush;
+        return DecodeOutcome.PayloadFollows;
     }
 
     private static DecodeOutcome CheckClose(byte[] payload, ref (ushort Code, string Reason) failure)
@@ -592,7 +626,7 @@ internal sealed class WebSocketTransport : StompTransport
         return DecodeOutcome.Close;
     }
 
-    private bool EndMessage(PipeWriter payload, ref int decoded, ref (ushort Code, string Reason) failure)
+    private bool EndMessage(PayloadReader payload, ref int decoded, ref (ushort Code, string Reason) failure)
     {
         var inflater = _inflater;
         if (inflater is not null)
@@ -616,7 +650,7 @@ internal sealed class WebSocketTransport : StompTransport
         return complete;
     }
 
-    private bool Inflate(ReadOnlySpan<byte> compressed, PipeWriter payload, ref int decoded, ref (ushort Code, string Reason) failure)
+    private bool Inflate(ReadOnlySpan<byte> compressed, PayloadReader payload, ref int decoded, ref (ushort Code, string Reason) failure)
     {
         var inflater = _inflater!;
         while (true)
