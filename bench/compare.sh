@@ -581,7 +581,7 @@ machine_block() {
   commit="$BUILT_COMMIT"
   local conns_note=""
   for c in "${SELECTED_CASES[@]}"; do
-    if [[ "${c%%|*}" == conns ]]; then conns_note=", the conns case ($CONNECTIONS idle connections) in the last $CONNS_RUNS round(s)"; fi
+    if [[ "${c%%|*}" == conns ]]; then conns_note=", the conns case ($CONNECTIONS idle connections, each run on a freshly started broker) in the last $CONNS_RUNS round(s)"; fi
   done
   echo "Measured with \`$COMMAND_LINE\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit: $RUNS round(s), each flow case ${WARMUP} s warm-up + ${DURATION} s measured$conns_note; the brokers alternate case by case; everything on 127.0.0.1, the load tool on the same machine."
   echo
