@@ -34,6 +34,9 @@ public readonly record struct AuthenticationResult(BrokerPrincipal? Principal, s
 public sealed class Authenticator
 {
     private const string BadCredentials = "access refused: bad login or passcode";
+    // One for every anonymous connection: it is immutable and carries nothing of the connection.
+    private static readonly BrokerPrincipal AnonymousPrincipal = new("anonymous", [], null, "anonymous");
+
     private readonly SecurityOptions _options;
     private readonly JsonWebTokenHandler _jwt = new();
     private readonly TokenValidationParameters? _validation;
@@ -66,9 +69,6 @@ public sealed class Authenticator
 
     /// <summary>Whether clients may connect without credentials.</summary>
     public bool AnonymousAllowed { get; }
-
-    // One for every anonymous connection: it is immutable and carries nothing of the connection.
-    private static readonly BrokerPrincipal AnonymousPrincipal = new("anonymous", [], null, "anonymous");
 
     /// <summary>Whether any provider at all lets someone in (false is a configuration error).</summary>
     public bool AnyProvider => AnonymousAllowed || _options.Users.Count > 0 || _validation is not null;

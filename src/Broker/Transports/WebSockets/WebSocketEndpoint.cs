@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using Broker.Diagnostics;
@@ -70,7 +71,7 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
     // The upgrade through the HTTP pipeline (a request the connection-level path left alone, such as one split over
     // several reads): answered here with the same headers, then the same transport over the upgraded stream. The
     // session gives back the connection slot taken for it; if the upgrade fails first, it is given back here.
-    private async Task RunSessionAsync(HttpContext httpContext, IHttpUpgradeFeature upgrade, string? chosen, System.Net.IPAddress? address)
+    private async Task RunSessionAsync(HttpContext httpContext, IHttpUpgradeFeature upgrade, string? chosen, IPAddress? address)
     {
         var headers = httpContext.Response.Headers;
         headers.Upgrade = "websocket";
@@ -105,7 +106,7 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
             httpContext.Request.QueryString.HasValue ? httpContext.Request.Query["access_token"].FirstOrDefault() : null);
         try
         {
-            var remoteEndPoint = address is null ? null : new System.Net.IPEndPoint(address, httpContext.Connection.RemotePort);
+            var remoteEndPoint = address is null ? null : new IPEndPoint(address, httpContext.Connection.RemotePort);
             await RunSessionAsync(
                 pipe, httpContext, static c => ((HttpContext)c).Abort(), remoteEndPoint, chosen, deflate?.ServerWindowBits, bearer, address, httpContext.RequestAborted);
         }
@@ -121,9 +122,8 @@ internal sealed class WebSocketEndpoint(SessionContext context, ILoggerFactory l
     /// Not async: the session is the only thing an idle WebSocket keeps waiting (it disposes itself at its end).
     /// </remarks>
     internal Task RunSessionAsync(
-        IDuplexPipe connection, object owner, Action<object> abort, System.Net.EndPoint? remote, string? chosen, int? deflateWindowBits, string? bearer,
-        System.Net.IPAddress? slotAddress,
-        CancellationToken connectionClosed)
+        IDuplexPipe connection, object owner, Action<object> abort, EndPoint? remote, string? chosen, int? deflateWindowBits, string? bearer,
+        IPAddress? slotAddress, CancellationToken connectionClosed)
     {
         var settings = context.Options.WebSocket;
         var transport = new WebSocketTransport(
