@@ -26,9 +26,6 @@ internal sealed class PayloadReader : PipeReader, IBufferWriter<byte>
     /// <summary>The peer has no more to send (its close, the socket's end, or a violation): reads complete.</summary>
     public bool IsEnded { get; private set; }
 
-    /// <summary>Bytes decoded and not yet consumed.</summary>
-    public int Buffered => _end - _start;
-
     /// <summary>Whether an array is rented now (for tests).</summary>
     internal bool HoldsBuffer => _buffer is not null;
 
