@@ -187,7 +187,8 @@ internal sealed partial class StompSession
             while (await timer.WaitForNextTickAsync(stop))
             {
                 var now = _time.GetTimestamp();
-                if (incomingLimit > 0 && _time.GetElapsedTime(Volatile.Read(ref _lastReceivedTicks), now).TotalMilliseconds > incomingLimit)
+                var lastReceived = Volatile.Read(ref _lastReceivedTicks);
+                if (incomingLimit > 0 && lastReceived != ReaderBusy && _time.GetElapsedTime(lastReceived, now).TotalMilliseconds > incomingLimit)
                 {
                     RequestClose(
                         CloseReason.Policy,

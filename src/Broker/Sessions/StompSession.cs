@@ -47,6 +47,9 @@ internal sealed partial class StompSession : IDisposable
     // on a producer that outruns RabbitMQ.
     private const int MaxUnconfirmedPublishes = 1024;
 
+    // _lastReceivedTicks while the reader is handling frames rather than waiting for bytes: the client is not silent.
+    private const long ReaderBusy = long.MaxValue;
+
     // The destination of the last SEND, as sent and as parsed and authorized (only the reader touches these).
     private Destination? _lastSendDestination;
     private byte[]? _lastSendDestinationUtf8;
@@ -69,7 +72,7 @@ internal sealed partial class StompSession : IDisposable
     private HashSet<Subscription>? _waitingForAck;
     private CloseReason? _closeReason;
     private string _closeDescription = "client closed the connection";
-    private long _lastReceivedTicks;
+    private long _lastReceivedTicks; // ReaderBusy while the reader handles what it read
     private long _lastSentTicks;
     private long _droppedMessages;
 
@@ -264,9 +267,13 @@ internal sealed partial class StompSession : IDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> HandleFramesAsync(ReadResult result, CancellationToken connectionClosed)
     {
-        if (!result.Buffer.IsEmpty)
+        // While the reader handles what it read, the client is not silent, however long that takes (a throttle, a slow
+        // backend): its heart-beats wait unread behind its frames. Its silence is counted again from the moment the
+        // reader goes back to reading.
+        var received = !result.Buffer.IsEmpty;
+        if (received)
         {
-            Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp());
+            Volatile.Write(ref _lastReceivedTicks, ReaderBusy);
         }
 
         var buffer = result.Buffer;
@@ -311,6 +318,11 @@ internal sealed partial class StompSession : IDisposable
         }
         finally
         {
+            if (received)
+            {
+                Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp());
+            }
+
             _context.Metrics.BytesIn.Add(result.Buffer.Length - buffer.Length);
             _transport.Input.AdvanceTo(buffer.Start, buffer.End);
         }
@@ -1142,8 +1154,7 @@ internal sealed partial class StompSession : IDisposable
             return false;
         }
 
-        // Meanwhile its frames and heart-beats wait unread: the client is held back, not silent.
-        Volatile.Write(ref _lastReceivedTicks, _time.GetTimestamp() + (long)(wait.TotalSeconds * _time.TimestampFrequency));
+        // Meanwhile its frames and heart-beats wait unread: the client is held back, not silent (see HandleFramesAsync).
         await Task.Delay(wait, _time, cancellationToken);
         return true;
     }
