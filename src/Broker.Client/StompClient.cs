@@ -415,7 +415,10 @@ public sealed partial class StompClient : IAsyncDisposable
         {
             try
             {
-                await Task.Delay(delay * (0.5 + (Random.Shared.NextDouble() * 0.5)), _disposing.Token);
+                // Jitter: 50-100 % of the nominal delay, so clients cut off together do not come back together.
+                var wait = delay * (0.5 + (Random.Shared.NextDouble() * 0.5));
+                LogReconnecting(_logger, Options.Uri, (long)wait.TotalMilliseconds, attempt);
+                await Task.Delay(wait, _disposing.Token);
                 await OpenAsync(_disposing.Token);
                 return;
             }
@@ -597,6 +600,9 @@ public sealed partial class StompClient : IAsyncDisposable
 
     [LoggerMessage(4, LogLevel.Error, "Message handler for {Destination} failed; the message is NACKed")]
     private static partial void LogHandlerFailed(ILogger logger, string destination, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Information, "Reconnecting to {Uri} in {DelayMs} ms (attempt {Attempt})")]
+    private static partial void LogReconnecting(ILogger logger, Uri uri, long delayMs, int attempt);
 
     [LoggerMessage(5, LogLevel.Debug, "Not settling message {MessageId}: it came on a connection since lost and will be redelivered")]
     private static partial void LogStaleSettlement(ILogger logger, string messageId);

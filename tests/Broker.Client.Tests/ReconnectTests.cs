@@ -1,5 +1,8 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using Broker.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
 
 namespace Broker.Client.Tests;
 
@@ -131,10 +134,13 @@ public sealed class ReconnectTests
         const int maxAttempts = 6;
         await using var fake = new FakeStompServer(n => n == 1 ? Connected : ""); // then every reconnect is cut at once
         var credentialCalls = 0;
+        var logs = new CapturingLoggerProvider();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Information));
         var client = await StompClient.ConnectAsync(Clients.Options(fake.Uri) with
         {
             Reconnect = new StompReconnectOptions { MinDelay = minDelay, MaxDelay = maxDelay, MaxAttempts = maxAttempts },
             CredentialProvider = _ => ValueTask.FromResult(new StompCredentials(null, $"t{Interlocked.Increment(ref credentialCalls)}")),
+            LoggerFactory = loggers,
         });
         var states = new StateRecorder(client);
         var queue = Unique.Queue("doomed");
@@ -146,14 +152,24 @@ public sealed class ReconnectTests
         var attempts = fake.AcceptedAt.ToArray()[1..];
         Assert.Equal(maxAttempts, attempts.Length);
         Assert.Equal(1 + maxAttempts, credentialCalls);
-        var gaps = attempts.Zip(attempts[1..], (a, b) => b - a).ToArray();
+        // The delays the client chose (it logs each before it waits): 50-100 % of a nominal delay that doubles from
+        // MinDelay and stops at MaxDelay. A fixed 100 ms would fail the lower bounds, an uncapped one the upper ones.
+        var chosen = logs.Entries.Select(e => Regex.Match(e.Message, @"^Reconnecting to .* in (\d+) ms \(attempt (\d+)\)$"))
+            .Where(m => m.Success).Select(m => TimeSpan.FromMilliseconds(long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))).ToArray();
+        Assert.Equal(maxAttempts, chosen.Length);
         var nominal = minDelay;
+        for (var i = 0; i < chosen.Length; i++)
+        {
+            Assert.InRange(chosen[i], (nominal * 0.5) - TimeSpan.FromMilliseconds(1), nominal);
+            nominal = TimeSpan.FromTicks(Math.Min(nominal.Ticks * 2, maxDelay.Ticks));
+        }
+
+        // And the client really waited them: each try came no sooner than its delay after the one before (later is the
+        // machine's scheduling, not the client's choice, so it is not bounded here).
+        var gaps = attempts.Zip(attempts[1..], (a, b) => b - a).ToArray();
         for (var i = 0; i < gaps.Length; i++)
         {
-            nominal = TimeSpan.FromTicks(Math.Min(nominal.Ticks * 2, maxDelay.Ticks));
-            // Jitter picks 50-100 % of the nominal delay; scheduling adds a little. The lower bound shows the doubling
-            // (a fixed 100 ms would fail it), the upper one the cap (uncapped, the last gaps would be 0.8-3.2 s).
-            Assert.InRange(gaps[i], (nominal * 0.5) - TimeSpan.FromMilliseconds(20), nominal + TimeSpan.FromMilliseconds(400));
+            Assert.True(gaps[i] >= chosen[i + 1] - TimeSpan.FromMilliseconds(20), $"try {i + 2} came {gaps[i].TotalMilliseconds:0} ms after try {i + 1}, before its {chosen[i + 1].TotalMilliseconds:0} ms delay");
         }
 
         Assert.Equal(StompConnectionState.Closed, client.State);
