@@ -169,7 +169,7 @@ static string SummaryTable(LoadResult r)
         rows.Add(("lost / duplicated / reordered", $"{r.Lost:N0} / {r.Duplicates:N0} / {r.Reordered:N0}"));
         if (r.Latency is { } l)
         {
-            rows.Add(("latency ms", $"p50 {l.P50:0.000}  p90 {l.P90:0.000}  p99 {l.P99:0.000}  p99.9 {l.P999:0.000}  max {l.Max:0.000}  ({l.Samples:N0} samples)"));
+            rows.Add(("latency ms", $"p50 {l.P50:0.000}  p90 {l.P90:0.000}  p99 {l.P99:0.000}  p99.9 {l.P999:0.000}  max {l.Max:0.000}  ({l.Samples:N0} samples; {l.MessagesPerWrite:0.0} messages per write)"));
         }
     }
 

@@ -110,4 +110,8 @@ internal sealed class LatencySummary
     public double Max { get; set; }
 
     public double Mean { get; set; }
+
+    /// <summary>Messages the paced producer wrote at a time, over the whole run: about rate ÷ 1,000 while it keeps to
+    /// the millisecond, more when it is woken late and catches up in one burst.</summary>
+    public double MessagesPerWrite { get; set; }
 }

@@ -116,6 +116,10 @@ internal static class FlowScenario
             result.Received = TotalReceived();
             Tally(result, producers, consumers, options.Scenario == ScenarioKind.Fanout);
             result.Latency = latency?.Summarize();
+            if (result.Latency is not null && producers.Sum(p => p.PacedWrites) is > 0 and var writes)
+            {
+                result.Latency.MessagesPerWrite = result.Sent / (double)writes;
+            }
         }
         catch (OperationCanceledException) when (abort.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {

@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Diagnostics;
 using System.Text;
 using Broker.Load.Connections;
+using Broker.Load.Pacing;
 using Broker.Load.Tracking;
 using Broker.Stomp;
 
@@ -68,6 +69,9 @@ internal sealed class Producer : IFrameHandler
 
     /// <summary>Messages flushed to the socket.</summary>
     public long Sent => Volatile.Read(ref _sent);
+
+    /// <summary>Writes of the paced producer: each carries the messages that came due since the one before.</summary>
+    public long PacedWrites { get; private set; }
 
     public void OnFrame(in StompFrame frame)
     {
@@ -152,6 +156,7 @@ internal sealed class Producer : IFrameHandler
     /// </summary>
     public async Task RunPacedAsync(int rate, Func<long> ahead, long maxBacklog, long capacity, CancellationToken stop)
     {
+        using var ticker = new MillisecondTicker();
         var start = Stopwatch.GetTimestamp();
         long sequence = 0;
         try
@@ -170,6 +175,7 @@ internal sealed class Producer : IFrameHandler
                     }
 
                     await FlushAsync(sequence);
+                    PacedWrites++;
                     if (ahead() > maxBacklog)
                     {
                         _failure.Fail($"the broker fell {maxBacklog:N0} messages behind a rate of {rate:N0}/s");
@@ -178,7 +184,7 @@ internal sealed class Producer : IFrameHandler
                 }
                 else
                 {
-                    await Task.Delay(1, stop);
+                    await ticker.WaitAsync(stop);
                 }
             }
         }
