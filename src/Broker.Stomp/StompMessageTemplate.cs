@@ -16,6 +16,11 @@ public sealed class StompMessageTemplate
     private byte[]? _blockV11;
     private byte[]? _blockV12;
 
+    private const int MaxKeptBlockWriterCapacity = 16 * 1024;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_blockWriter;
+
     /// <summary>
     /// Creates the template. A <c>content-length</c> in <paramref name="headers"/> is ignored (the body's real length
     /// is written), and so are <c>subscription</c>, <c>message-id</c> and <c>ack</c>, which each subscriber gets its own of.
@@ -23,18 +28,21 @@ public sealed class StompMessageTemplate
     public StompMessageTemplate(StompHeaders headers, ReadOnlyMemory<byte> body)
     {
         Body = body;
-        var kept = new List<(int, int)>(headers.Count);
         var size = 0;
+        var kept = 0;
         for (var i = 0; i < headers.Count; i++)
         {
             if (!IsPerSubscriber(headers.GetName(i)))
             {
                 size += headers.GetName(i).Length + headers.GetValue(i).Length;
+                kept++;
             }
         }
 
         _decodedHeaders = new byte[size];
+        _headerLengths = new (int, int)[kept];
         var at = 0;
+        var index = 0;
         for (var i = 0; i < headers.Count; i++)
         {
             var name = headers.GetName(i);
@@ -47,10 +55,8 @@ public sealed class StompMessageTemplate
             name.CopyTo(_decodedHeaders.AsSpan(at));
             value.CopyTo(_decodedHeaders.AsSpan(at + name.Length));
             at += name.Length + value.Length;
-            kept.Add((name.Length, value.Length));
+            _headerLengths[index++] = (name.Length, value.Length);
         }
-
-        _headerLengths = [.. kept];
     }
 
     /// <summary>Creates the template from string headers.</summary>
@@ -137,7 +143,10 @@ public sealed class StompMessageTemplate
 
     private byte[] EncodeBlock(EscapeMode mode)
     {
-        var output = new ArrayBufferWriter<byte>(_decodedHeaders.Length + (_headerLengths.Length * 4) + 32);
+        // Once per message and version: the block is escaped into a writer kept per thread, and only its exact copy
+        // is allocated. A writer grown past an ordinary header block is let go rather than kept.
+        var output = t_blockWriter ??= new ArrayBufferWriter<byte>(1024);
+        output.ResetWrittenCount();
         var at = 0;
         foreach (var (nameLength, valueLength) in _headerLengths)
         {
@@ -150,7 +159,13 @@ public sealed class StompMessageTemplate
         StompWriter.WriteHeader(output, StompHeaderNames.ContentLength, Body.Length);
         output.GetSpan(1)[0] = (byte)'\n';
         output.Advance(1);
-        return output.WrittenSpan.ToArray();
+        var block = output.WrittenSpan.ToArray();
+        if (output.Capacity > MaxKeptBlockWriterCapacity)
+        {
+            t_blockWriter = null;
+        }
+
+        return block;
     }
 
     private static bool IsPerSubscriber(ReadOnlySpan<byte> name) =>

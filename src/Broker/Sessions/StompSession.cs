@@ -571,7 +571,7 @@ internal sealed partial class StompSession : IDisposable
     {
         var taken = await _backend.PublishAsync(destination, message, cancellationToken);
         _context.Metrics.MessagesPublished.Add(
-            1, new KeyValuePair<string, object?>("kind", destination.Kind.ToString()), new KeyValuePair<string, object?>("destination", destination.Value));
+            1, new KeyValuePair<string, object?>("kind", DestinationKindNames[(int)destination.Kind]), new KeyValuePair<string, object?>("destination", destination.Value));
         if (taken.IsCompletedSuccessfully && _unconfirmedPublishes is null or { Count: 0 })
         {
             return;
@@ -1226,7 +1226,14 @@ internal sealed partial class StompSession : IDisposable
             : -1;
     }
 
-    private static string Name(StompCommand command) => Encoding.ASCII.GetString(StompCommands.GetName(command));
+    private static string Name(StompCommand command) => CommandNames[(int)command];
+
+    // Metric tags are taken for every frame and message: their strings are made once, not per use (the enum values
+    // run from 0 without gaps, so a value is its own index).
+    private static readonly string[] CommandNames =
+        [.. Enum.GetValues<StompCommand>().Select(command => Encoding.ASCII.GetString(StompCommands.GetName(command)))];
+
+    private static readonly string[] DestinationKindNames = [.. Enum.GetValues<DestinationKind>().Select(kind => kind.ToString())];
 
     private static string DescribeParseError(StompProtocolException ex) =>
         $"The broker could not parse a frame: {ex.Message}. The connection is closed.";
