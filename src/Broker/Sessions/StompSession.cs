@@ -22,6 +22,7 @@ namespace Broker.Sessions;
 internal sealed partial class StompSession : IDisposable
 {
     private static long s_sessionCounter;
+    private static long s_publisherCounter;
     private static readonly string s_nodePrefix = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 3));
 
     private readonly StompTransport _transport;
@@ -58,6 +59,7 @@ internal sealed partial class StompSession : IDisposable
     private Queue<Task>? _unconfirmedPublishes;
     private Dictionary<string, string>? _temporaryQueues;
     private StompHeaderTable? _sendHeaders; // made by the first SEND: an idle or subscribe-only connection holds none
+    private long _publisherNumber; // 0 until the first SEND (see CreateMessageAsync)
 
     private IMessageBackend _backend;
     private BrokerPrincipal? _principal;
@@ -633,7 +635,13 @@ internal sealed partial class StompSession : IDisposable
         }
 
         var template = new StompMessageTemplate(new StompHeaders(_sendHeaders), frame.Body.ToArray());
-        return new BrokerMessage(destination, template);
+        // Numbered at its first SEND, so a node's publishing connections count 1, 2, 3… whatever else connects between them.
+        if (_publisherNumber == 0)
+        {
+            _publisherNumber = Interlocked.Increment(ref s_publisherCounter);
+        }
+
+        return new BrokerMessage(destination, template) { Origin = _publisherNumber };
     }
 
     // Headers that belong to the SEND frame itself, or that the broker sets on MESSAGE.

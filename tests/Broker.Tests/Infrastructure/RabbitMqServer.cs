@@ -28,6 +28,9 @@ public sealed class RabbitMqServer : IAsyncLifetime
     /// <summary>Whether the node is ours to stop and start (fault tests need that).</summary>
     public bool IsPrivate => _private;
 
+    /// <summary>The private node's Erlang VM (beam.smp) process.</summary>
+    public int Pid { get; private set; }
+
     public async Task InitializeAsync()
     {
         if (Environment.GetEnvironmentVariable("RABBITMQ_URL") is { Length: > 0 } url)
@@ -48,7 +51,35 @@ public sealed class RabbitMqServer : IAsyncLifetime
         AmqpPort = int.Parse(values["AMQP_PORT"], System.Globalization.CultureInfo.InvariantCulture);
         StompPort = int.Parse(values["STOMP_PORT"], System.Globalization.CultureInfo.InvariantCulture);
         WebStompUri = new Uri(values["WEB_STOMP_URL"]);
+        Pid = int.Parse(values["PID"], System.Globalization.CultureInfo.InvariantCulture);
         AmqpUri = $"amqp://guest:guest@127.0.0.1:{AmqpPort}/";
+    }
+
+    /// <summary>
+    /// Freezes the private node (SIGSTOP) while <paramref name="whileFrozen"/> runs, then lets it go on (SIGCONT): a
+    /// RabbitMQ that keeps its connections open and answers nothing, as one stalled on disk or in a long GC does.
+    /// </summary>
+    public async Task WhileFrozenAsync(Func<Task> whileFrozen)
+    {
+        await SignalAsync("STOP");
+        try
+        {
+            await whileFrozen();
+        }
+        finally
+        {
+            await SignalAsync("CONT");
+        }
+    }
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {Pid} failed ({kill.ExitCode})");
+        }
     }
 
     /// <summary>Stops the private node, keeping its data, as an outage would.</summary>

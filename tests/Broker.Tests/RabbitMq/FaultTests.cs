@@ -17,6 +17,38 @@ public sealed class FaultTests(RabbitMqServer rabbit, ITestOutputHelper output)
     private static readonly TimeSpan Outage = TimeSpan.FromSeconds(30);
 
     [Fact]
+    public async Task A_send_rabbitmq_does_not_confirm_in_time_is_an_error_naming_the_timeout_and_the_node_goes_on()
+    {
+        if (!rabbit.IsPrivate)
+        {
+            output.WriteLine("skipped: RABBITMQ_URL points at a RabbitMQ these tests may not freeze");
+            return;
+        }
+
+        await using var node = await RabbitNodes.StartAsync(rabbit, "Broker:RabbitMq:PublishTimeout=00:00:01");
+        await using var amqp = await AmqpPeer.ConnectAsync(rabbit);
+        var queue = Unique.Queue("unconfirmed");
+        await using var client = await node.ConnectClientAsync();
+        await client.SendAsync(queue, "confirmed", receipt: true); // the publishing channel is open and confirms flow
+
+        ReceivedFrame? error = null;
+        var waited = TimeSpan.Zero;
+        await rabbit.WhileFrozenAsync(async () =>
+        {
+            var receipt = Unique.Id("unconfirmed");
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            await client.SendFrameAsync(StompCommand.Send, [("destination", queue), ("receipt", receipt)], "never confirmed"u8.ToArray());
+            error = await client.ExpectErrorThenCloseAsync(receipt);
+            waited = started.Elapsed;
+        });
+
+        Assert.Equal("backend unavailable: RabbitMQ did not confirm the message within 1 s", error!["message"]);
+        Assert.True(waited >= TimeSpan.FromSeconds(0.9), $"refused after {waited.TotalMilliseconds:0} ms, before the 1 s timeout");
+        await node.AssertStillServesOthersAsync();
+        await amqp.CleanUpAsync(queues: [Unique.QueueName(queue)]);
+    }
+
+    [Fact]
     public async Task A_rabbitmq_restart_mid_stream_loses_no_receipted_message_and_sessions_and_subscriptions_survive()
     {
         if (!rabbit.IsPrivate)

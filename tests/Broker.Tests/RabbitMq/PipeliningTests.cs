@@ -53,6 +53,46 @@ public sealed class PipeliningTests(RabbitMqServer rabbit)
     }
 
     [Fact]
+    public async Task Producers_pipelining_to_one_queue_side_by_side_each_keep_their_order()
+    {
+        // Each producer's messages to a destination go over one of the node's publishing channels; different producers
+        // share them out. Were messages spread one by one, RabbitMQ (a process per channel) would mix up a producer's.
+        const int Producers = 4, PerProducer = 500, Offset = 10_000;
+        await using var node = await RabbitNodes.StartAsync(rabbit);
+        await using var amqp = await AmqpPeer.ConnectAsync(rabbit);
+        var queue = Unique.Queue("side-by-side");
+        await using var consumer = await node.ConnectClientAsync();
+        await consumer.SubscribeAsync(queue, "all");
+        var received = consumer.ReceiveMessagesAsync(Producers * (PerProducer + 1));
+
+        var producers = await Task.WhenAll(Enumerable.Range(0, Producers).Select(_ => node.ConnectClientAsync()));
+        try
+        {
+            await Task.WhenAll(producers.Select(async (producer, p) =>
+            {
+                await SendManyAsync(producer, queue, PerProducer, first: p * Offset);
+                await producer.SendAsync(queue, Body((p * Offset) + PerProducer), receipt: true);
+            }));
+
+            var bodies = (await received).Select(m => int.Parse(m.BodyText[1..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            for (var p = 0; p < Producers; p++)
+            {
+                var own = bodies.Where(b => b / Offset == p).ToList();
+                Assert.Equal(Enumerable.Range(p * Offset, PerProducer + 1), own);
+            }
+        }
+        finally
+        {
+            foreach (var producer in producers)
+            {
+                await producer.DisposeAsync();
+            }
+
+            await amqp.CleanUpAsync(queues: [Unique.QueueName(queue)]);
+        }
+    }
+
+    [Fact]
     public async Task A_message_rabbitmq_refuses_is_an_error_and_never_a_receipt_and_other_connections_go_on()
     {
         await using var node = await RabbitNodes.StartAsync(rabbit);

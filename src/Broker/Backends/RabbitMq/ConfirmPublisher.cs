@@ -1,3 +1,5 @@
+using Broker.Diagnostics.Status;
+using Broker.Routing;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
@@ -10,27 +12,40 @@ namespace Broker.Backends.RabbitMq;
 /// for each confirm inside <c>BasicPublishAsync</c> and has had concurrency bugs (rabbitmq-dotnet-client #1924).
 /// The channel is replaced when it or its connection closes; what was in flight on it then fails.
 /// </summary>
-internal sealed class ConfirmPublisher : IDisposable
+/// <remarks>
+/// The task a publish returns is the confirm itself, and it fails with the <see cref="BackendUnavailableException"/>
+/// the client is to see. Nothing waits on it per message: a session looks at it only before a RECEIPT or when too
+/// many are open, and overdue confirms are found by <see cref="ExpireOverdue"/>, called a few times per timeout
+/// period. A wrapper with a timeout per message cost an async state machine, a timer and a thread-pool hop each.
+/// </remarks>
+internal sealed class ConfirmPublisher(PublishCounters counters) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _pendingLock = new();
-    private readonly SortedDictionary<ulong, TaskCompletionSource> _pending = [];
+
+    // In tag order, which is also the order of publishing. An entry settled out of order stays until it reaches the front.
+    private readonly RingDeque<PendingConfirm> _pending = new();
     private IChannel? _channel;
     private IConnection? _owner;
 
-    /// <summary>Writes the message; the task returned completes when RabbitMQ confirms it.</summary>
+    /// <summary>
+    /// Writes the message; the task returned completes when RabbitMQ confirms it, and fails with
+    /// <see cref="BackendUnavailableException"/> when RabbitMQ refuses it, the channel goes, or it is not confirmed in time.
+    /// </summary>
     public async ValueTask<Task> PublishAsync(
-        IConnection connection, string exchange, string routingKey, BasicProperties properties, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+        IConnection connection, string exchange, string routingKey, BasicProperties properties, ReadOnlyMemory<byte> body, string destination, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
             var channel = await GetChannelAsync(connection, cancellationToken);
             var tag = await channel.GetNextPublishSequenceNumberAsync(cancellationToken);
+
+            // Completed from RabbitMQ.Client's reader; whoever awaits it continues elsewhere, never on that reader.
             var confirmed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             lock (_pendingLock)
             {
-                _pending.Add(tag, confirmed);
+                _pending.AddLast(new PendingConfirm(tag, confirmed, destination, Environment.TickCount64));
             }
 
             try
@@ -51,10 +66,38 @@ internal sealed class ConfirmPublisher : IDisposable
         }
     }
 
+    /// <summary>Fails every publish written more than <paramref name="timeout"/> ago and not yet confirmed.</summary>
+    public void ExpireOverdue(TimeSpan timeout)
+    {
+        var writtenBefore = Environment.TickCount64 - (long)timeout.TotalMilliseconds;
+        lock (_pendingLock)
+        {
+            while (_pending.Count > 0)
+            {
+                var oldest = _pending.PeekFirst();
+                if (!oldest.Confirmed.Task.IsCompleted)
+                {
+                    if (oldest.WrittenAt > writtenBefore)
+                    {
+                        return;
+                    }
+
+                    oldest.Confirmed.TrySetException(new BackendUnavailableException(
+                        $"backend unavailable: RabbitMQ did not confirm the message within {timeout.TotalSeconds:0.#} s"));
+                }
+
+                _pending.RemoveFirst();
+            }
+        }
+    }
+
+    /// <summary>Fails every publish not yet confirmed (the broker is stopping).</summary>
+    public void FailAll(string reason) => FailAll(new BackendUnavailableException(reason));
+
     public void Dispose()
     {
         _channel?.Dispose();
-        FailAll(new ObjectDisposedException(nameof(ConfirmPublisher)));
+        FailAll("backend unavailable: the broker is stopping");
         _gate.Dispose();
     }
 
@@ -66,87 +109,100 @@ internal sealed class ConfirmPublisher : IDisposable
         }
 
         // Whatever the old channel still owed is lost with it.
-        FailAll(new RabbitMQ.Client.Exceptions.AlreadyClosedException(new ShutdownEventArgs(ShutdownInitiator.Library, 0, "publisher channel replaced")));
+        FailAll(ConnectionLost());
         _channel?.Dispose();
         var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: false),
             cancellationToken);
         channel.BasicAcksAsync += (_, e) =>
         {
-            Complete(e.DeliveryTag, e.Multiple, failure: null);
+            Complete(e.DeliveryTag, e.Multiple, refused: false);
             return Task.CompletedTask;
         };
         channel.BasicNacksAsync += (_, e) =>
         {
-            Complete(e.DeliveryTag, e.Multiple, new PublishRefusedException(e.DeliveryTag));
+            Complete(e.DeliveryTag, e.Multiple, refused: true);
             return Task.CompletedTask;
         };
-        channel.ChannelShutdownAsync += (_, e) =>
+        channel.ChannelShutdownAsync += (_, _) =>
         {
-            FailAll(new RabbitMQ.Client.Exceptions.AlreadyClosedException(e));
+            FailAll(ConnectionLost());
             return Task.CompletedTask;
         };
         (_channel, _owner) = (channel, connection);
         return channel;
     }
 
+    private static BackendUnavailableException ConnectionLost() =>
+        new("backend unavailable: the connection to RabbitMQ was lost before the message was confirmed");
+
     // Confirms usually come in order, but RabbitMQ does not promise it: a single one is looked up by its tag, a
     // "multiple" one settles every tag up to and including its own.
-    private void Complete(ulong tag, bool multiple, Exception? failure)
+    private void Complete(ulong tag, bool multiple, bool refused)
     {
         lock (_pendingLock)
         {
-            if (!multiple)
+            if (multiple)
             {
-                if (_pending.Remove(tag, out var one))
+                while (_pending.Count > 0 && _pending.PeekFirst().Tag <= tag)
                 {
-                    Settle(one, failure);
+                    Settle(_pending.RemoveFirst(), refused);
                 }
-
-                return;
+            }
+            else if (IndexOf(tag) is var index and >= 0)
+            {
+                Settle(_pending[index], refused);
             }
 
+            // Entries settled out of order leave once nothing older is open.
+            while (_pending.Count > 0 && _pending.PeekFirst().Confirmed.Task.IsCompleted)
+            {
+                _pending.RemoveFirst();
+            }
+        }
+    }
+
+    private void Settle(PendingConfirm publish, bool refused)
+    {
+        if (refused)
+        {
+            publish.Confirmed.TrySetException(new BackendUnavailableException("backend unavailable: RabbitMQ refused the message"));
+        }
+        else if (publish.Confirmed.TrySetResult())
+        {
+            counters.Increment(publish.Destination);
+        }
+    }
+
+    // Caller holds _pendingLock. Tags rise from head to tail.
+    private int IndexOf(ulong tag)
+    {
+        var (low, high) = (0, _pending.Count - 1);
+        while (low <= high)
+        {
+            var middle = low + ((high - low) / 2);
+            var found = _pending[middle].Tag;
+            if (found == tag)
+            {
+                return middle;
+            }
+
+            (low, high) = found < tag ? (middle + 1, high) : (low, middle - 1);
+        }
+
+        return -1;
+    }
+
+    private void FailAll(BackendUnavailableException failure)
+    {
+        lock (_pendingLock)
+        {
             while (_pending.Count > 0)
             {
-                using var first = _pending.GetEnumerator();
-                first.MoveNext();
-                var (firstTag, confirmed) = first.Current;
-                if (firstTag > tag)
-                {
-                    return;
-                }
-
-                _pending.Remove(firstTag);
-                Settle(confirmed, failure);
+                _pending.RemoveFirst().Confirmed.TrySetException(failure);
             }
         }
     }
 
-    private static void Settle(TaskCompletionSource confirmed, Exception? failure)
-    {
-        if (failure is null)
-        {
-            confirmed.TrySetResult();
-        }
-        else
-        {
-            confirmed.TrySetException(failure);
-        }
-    }
-
-    private void FailAll(Exception failure)
-    {
-        lock (_pendingLock)
-        {
-            foreach (var confirmed in _pending.Values)
-            {
-                confirmed.TrySetException(failure);
-            }
-
-            _pending.Clear();
-        }
-    }
+    private readonly record struct PendingConfirm(ulong Tag, TaskCompletionSource Confirmed, string Destination, long WrittenAt);
 }
-
-/// <summary>RabbitMQ answered a publish with basic.nack: it did not take the message.</summary>
-internal sealed class PublishRefusedException(ulong deliveryTag) : Exception($"RabbitMQ refused message {deliveryTag} (basic.nack)");

@@ -1,4 +1,4 @@
-namespace Broker.Backends.InMemory;
+namespace Broker.Backends;
 
 /// <summary>A growable ring buffer with both ends open: queues append at the tail and requeue at the head. Not thread-safe.</summary>
 internal sealed class RingDeque<T>
