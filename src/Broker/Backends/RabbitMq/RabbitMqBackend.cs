@@ -40,9 +40,9 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
     private readonly SemaphoreSlim _topologyGate = new(1, 1);
     private readonly ConfirmPublisher[] _publishers;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Timer _confirmDeadlines;
     private IChannel? _topologyChannel;
     private volatile IConnection? _connection;
-    private readonly Timer _confirmDeadlines;
     private Task _supervisor = Task.CompletedTask;
     private long _reconnects;
     private int _disposed;
@@ -229,7 +229,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
 
         // One channel per sender and target, so a sender's messages to a destination keep their order, while senders
         // take the channels in turn: four producers on one queue publish over four channels, not in line for one
-        // (about 10 % more throughput at 4 KiB, and RabbitMQ runs each channel in its own process).
+        // (RabbitMQ runs each channel in a process of its own; 5-10 % more throughput with four 4 KiB producers).
         var lane = (uint)HashCode.Combine(exchange, routingKey) + (ulong)message.Origin;
         var publisher = _publishers[(int)(lane % (uint)_publishers.Length)];
         try
