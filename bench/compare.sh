@@ -36,12 +36,14 @@
 # DURATION=8 makes it about 42.
 #
 # Order: for each round, for each case, for each transport, for each broker: one `stompload run` (brokers
-# alternate, so drift on the machine spreads over all of them). The sink only gets the p2p and conns cases (it
-# delivers nothing, so fan-out would repeat p2p 1→1 and latency has nothing to measure).
+# alternate, so drift on the machine spreads over all of them). The sink only gets the p2p, latency and conns cases
+# (it delivers nothing in p2p, where it runs with no consumers, so fan-out would repeat p2p 1→1; in latency it relays
+# each SEND to the one subscriber at once, which makes its row the floor of the tool and the machine).
 #
 # The brokers (started once, and again before each conns run, so that it measures a fresh process: resident memory
 # does not shrink after earlier cases' connections close; stopped on exit, ^C or SIGTERM; nothing stays running):
-#   sink                  `stompload sink`: answers CONNECT and receipts, discards SENDs (the ceiling of the tool)
+#   sink                  `stompload sink --relay`: answers CONNECT and receipts, discards SENDs nobody subscribed
+#                         to and relays the rest at once (the ceiling of the tool, and the latency floor)
 #   stompbroker-memory    src/Broker Release build, in-memory backend, logging at Warning, limits raised
 #   stompbroker-rabbitmq  the same on the RabbitMQ backend, pointed at the RabbitMQ node below
 #   rabbitmq              tests/rabbitmq/start-rabbitmq.sh: a private node with rabbitmq_stomp + rabbitmq_web_stomp
@@ -169,7 +171,7 @@ has_transport() { # has_transport BROKER TRANSPORT
   return 0
 }
 case_applies() { # case_applies BROKER CASE_ID
-  [[ "$1" == sink ]] && [[ "$2" != p2p-* && "$2" != conns* ]] && return 1
+  [[ "$1" == sink ]] && [[ "$2" != p2p-* && "$2" != latency-* && "$2" != conns* ]] && return 1
   return 0
 }
 
@@ -308,7 +310,7 @@ start_stompbroker() { # start_stompbroker NAME [extra --Key=Value...]
 start_sink() {
   local tcp ws
   read -r tcp ws < <(free_ports 2)
-  spawn sink "$RESULTS/logs/sink.log" env DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet "$LOAD_DLL" sink --tcp-port "$tcp" --ws-port "$ws"
+  spawn sink "$RESULTS/logs/sink.log" env DOTNET_CLI_TELEMETRY_OPTOUT=1 dotnet "$LOAD_DLL" sink --tcp-port "$tcp" --ws-port "$ws" --relay
   URL_OF[sink:tcp]="tcp://127.0.0.1:$tcp"
   URL_OF[sink:ws]="ws://127.0.0.1:$ws/ws"
   wait_ready sink connect "${URL_OF[sink:tcp]}" "${URL_OF[sink:ws]}"
@@ -527,7 +529,8 @@ for ((run = 1; run <= RUNS; run++)); do
         else
           cmd+=(--duration "$DURATION" --warmup "$WARMUP")
         fi
-        [[ "$b" == sink ]] && cmd+=(--sink)
+        # p2p against the sink runs without consumers (it delivers nothing); latency subscribes, and the sink relays.
+        [[ "$b" == sink && "$id" != latency-* ]] && cmd+=(--sink)
         say "[$n/$total] run $run/$RUNS  $id  $t  $b"
         { printf '$'; for a in "${cmd[@]}"; do printf ' %s' "$(q "$a")"; done; echo; } >"$RESULTS/logs/load/$name.log"
         "${cmd[@]}" >>"$RESULTS/logs/load/$name.log" 2>&1 </dev/null &
@@ -596,7 +599,7 @@ machine_block() {
     echo "- ActiveMQ Classic $amq, Debian package, $java_v, started by \`bench/brokers/start-activemq.sh\`: \`${ACTIVEMQ_STOMP_SCHEME:-stomp+nio}\` connector, \`persistent=${ACTIVEMQ_PERSISTENT:-false}\`, producer flow control with ${ACTIVEMQ_MEMORY_LIMIT:-512 mb} of memoryUsage, -Xmx${ACTIVEMQ_HEAP:-2g}; TCP only (the Debian package has no WebSocket transport)."
   fi
   if selected sink; then
-    echo "- Sink: \`stompload sink\`, which answers CONNECT and receipts and discards SENDs: the ceiling of the load tool on this machine (p2p and conns cases only)."
+    echo "- Sink: \`stompload sink --relay\`, which answers CONNECT and receipts, discards SENDs nobody subscribed to and relays the rest to their subscriber at once: the ceiling of the load tool on this machine, and in the latency rows its floor (p2p, latency and conns cases)."
   fi
   return 0
 }

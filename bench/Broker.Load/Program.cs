@@ -21,11 +21,13 @@ const string Usage = """
           --source-addresses N (1)     spread connections over 127.0.0.1..127.0.0.N
           --connect-concurrency N (64) conns: connections opened at once
           --hold S (0)                 conns: keep the connections open S seconds after measuring
-          --sink                       the target is `stompload sink` (it delivers nothing)
+          --sink                       the target is `stompload sink` (p2p: no consumers, it delivers nothing)
           --broker NAME --label TEXT   names for the report
           --json FILE|-                the result as JSON      --quiet   no progress lines
-      stompload sink --tcp-port P [--ws-port Q]
-          answers CONNECT and receipts, discards SENDs: the ceiling of what the machine and the tool can move
+      stompload sink --tcp-port P [--ws-port Q] [--relay]
+          answers CONNECT and receipts, discards SENDs: the ceiling of what the machine and the tool can move;
+          with --relay, a SEND to a destination someone subscribed to goes to them at once as a MESSAGE (the
+          latency floor: run the latency scenario against it without --sink)
       stompload report [--out FILE] RESULT.json...
           medians, spreads and ratios of many runs as markdown tables
 
@@ -127,13 +129,14 @@ static async Task<int> RunAsync(LoadOptions options, CancellationToken cancellat
 static async Task<int> SinkAsync(string[] args, CancellationToken cancellationToken)
 {
     int? tcpPort = null, wsPort = null;
-    for (var i = 0; i + 1 < args.Length; i += 2)
+    var relay = false;
+    for (var i = 0; i < args.Length; i++)
     {
-        var value = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         switch (args[i])
         {
-            case "--tcp-port": tcpPort = value; break;
-            case "--ws-port": wsPort = value; break;
+            case "--relay": relay = true; break;
+            case "--tcp-port" when i + 1 < args.Length: tcpPort = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+            case "--ws-port" when i + 1 < args.Length: wsPort = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
             default: throw new ArgumentException($"unknown option {args[i]}");
         }
     }
@@ -143,7 +146,7 @@ static async Task<int> SinkAsync(string[] args, CancellationToken cancellationTo
         throw new ArgumentException("sink needs --tcp-port");
     }
 
-    await SinkServer.RunAsync(tcpPort.Value, wsPort, cancellationToken);
+    await SinkServer.RunAsync(tcpPort.Value, wsPort, relay, cancellationToken);
     return 0;
 }
 

@@ -212,7 +212,7 @@ internal static class ComparisonReport
     private static string Legend(string scenario) => scenario switch
     {
         "p2p" or "fanout" => "Each cell: the median of the runs in bold, then the slowest–fastest run. The sink row counts messages accepted (it delivers none). A run counts only if nothing was lost, duplicated or reordered.",
-        "latency" => "Each cell: the median p99 of the runs, then the best–worst p99. Latency is from the producer's write to the consumer's parse, on one clock; the warm-up is left out.",
+        "latency" => "Each cell: the median p99 of the runs, then the best–worst p99. Latency is from the producer's write to the consumer's parse, on one clock; the warm-up is left out. The sink relays each SEND to the subscriber at once (no queue): its column is the floor of the tool and the machine.",
         "conns" => "Each cell: (broker VmRSS with the connections open − VmRSS before) ÷ connections, median of the runs, in KB (1,024 bytes).",
         _ => "",
     };
