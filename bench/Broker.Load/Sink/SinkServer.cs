@@ -208,6 +208,12 @@ internal sealed class SinkServer
                     }
                 }
 
+                // Buffers are kept for the next read, but not for every subscriber that ever came and went.
+                if (relayed?.Count > 16)
+                {
+                    relayed.Clear();
+                }
+
                 if (disconnect)
                 {
                     return;

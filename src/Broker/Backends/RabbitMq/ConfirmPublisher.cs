@@ -126,7 +126,12 @@ internal sealed class ConfirmPublisher(PublishCounters counters) : IDisposable
         };
         channel.ChannelShutdownAsync += (_, _) =>
         {
-            FailAll(ConnectionLost());
+            // A channel already replaced had what it owed failed then; what is pending now belongs to its successor.
+            if (ReferenceEquals(Volatile.Read(ref _channel), channel))
+            {
+                FailAll(ConnectionLost());
+            }
+
             return Task.CompletedTask;
         };
         (_channel, _owner) = (channel, connection);
