@@ -23,6 +23,10 @@ internal sealed class SinkServer
 
     // Subscriptions by destination; a copy-on-write array each, as subscribing is rare and relaying is per message.
     private readonly ConcurrentDictionary<string, Subscription[]> _subscriptions = new(StringComparer.Ordinal);
+
+    // How many subscriptions are registered: a SEND looks its destination up only while there are any, so the p2p
+    // ceiling (no consumers) pays for no string or look-up per message.
+    private int _subscriptionCount;
     private readonly bool _relay;
     private long _messageIds;
 
@@ -161,9 +165,11 @@ internal sealed class SinkServer
                         case StompCommand.Subscribe when _relay && frame.Headers.GetString(StompHeaderNames.Destination) is { } destination:
                             var subscription = new Subscription(self, frame.Headers.GetString(StompHeaderNames.Id) ?? "0");
                             _subscriptions.AddOrUpdate(destination, [subscription], (_, all) => [.. all, subscription]);
+                            Interlocked.Increment(ref _subscriptionCount);
                             (own ??= []).Add((destination, subscription));
                             goto default;
-                        case StompCommand.Send when frame.Headers.GetString(StompHeaderNames.Destination) is { } destination
+                        case StompCommand.Send when Volatile.Read(ref _subscriptionCount) > 0
+                            && frame.Headers.GetString(StompHeaderNames.Destination) is { } destination
                             && _subscriptions.TryGetValue(destination, out var subscribers):
                             foreach (var subscriber in subscribers)
                             {
@@ -236,6 +242,7 @@ internal sealed class SinkServer
             var rest = Array.FindAll(all, s => !ReferenceEquals(s, subscription));
             if (rest.Length == 0 ? _subscriptions.TryRemove(new KeyValuePair<string, Subscription[]>(destination, all)) : _subscriptions.TryUpdate(destination, rest, all))
             {
+                Interlocked.Decrement(ref _subscriptionCount);
                 return;
             }
         }

@@ -91,13 +91,13 @@ internal sealed class ConfirmPublisher(PublishCounters counters) : IDisposable
         }
     }
 
-    /// <summary>Fails every publish not yet confirmed (the broker is stopping).</summary>
-    public void FailAll(string reason) => FailAll(new BackendUnavailableException(reason));
+    /// <summary>Fails every publish not yet confirmed: the broker is stopping.</summary>
+    public void FailAllStopping() => FailAll(new BackendUnavailableException("backend unavailable: the broker is stopping"));
 
     public void Dispose()
     {
         _channel?.Dispose();
-        FailAll("backend unavailable: the broker is stopping");
+        FailAllStopping();
         _gate.Dispose();
     }
 

@@ -82,7 +82,7 @@ internal sealed partial class RabbitMqBackend : IMessageBackend, IHostedService,
         await _supervisor.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         foreach (var publisher in _publishers)
         {
-            publisher.FailAll("backend unavailable: the broker is stopping");
+            publisher.FailAllStopping();
         }
 
         if (_connection is { } connection)
