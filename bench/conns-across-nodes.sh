@@ -9,8 +9,13 @@
 # The brokers give a connection 60 s (not 10) to send CONNECT: with a dozen processes opening connections on two
 # cores, a load tool can fall that far behind, and this measures memory, not the CONNECT deadline.
 #
-# Usage: [NODES=6] [CONNECTIONS=100000] [TRANSPORT=ws|tcp] [HOLD=240] bench/conns-across-nodes.sh
-# Writes one result JSON per node and summary.md to RESULTS (default artifacts/bench/nodes-<UTC timestamp>/).
+# With BROKER_TRANSPORT=IoUring a node's connections are io_uring direct descriptors, which the open-files limit does
+# not count, so NODES=1 holds them all in one broker; its load is then spread over CLIENTS load tools (each capped).
+# Memory per connection is (the brokers' VmRSS while all connections are held - their VmRSS before any) / connections.
+#
+# Usage: [NODES=6] [CONNECTIONS=100000] [TRANSPORT=ws|tcp] [BROKER_TRANSPORT=Sockets|IoUring] [CLIENTS=per node, as
+#        the limit needs] [HOLD=240] bench/conns-across-nodes.sh
+# Writes one result JSON per load tool and summary.md to RESULTS (default artifacts/bench/nodes-<UTC timestamp>/).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -18,14 +23,23 @@ cd "$ROOT"
 NODES="${NODES:-6}"
 CONNECTIONS="${CONNECTIONS:-100000}"
 TRANSPORT="${TRANSPORT:-ws}"
+BROKER_TRANSPORT="${BROKER_TRANSPORT:-Sockets}"
 HOLD="${HOLD:-240}"
 RESULTS="${RESULTS:-artifacts/bench/nodes-$(date -u +%Y%m%dT%H%M%SZ)}"
 [[ "$NODES" =~ ^[0-9]+$ && "$NODES" -ge 1 ]] || { echo "NODES must be a positive integer" >&2; exit 2; }
 [[ "$CONNECTIONS" =~ ^[0-9]+$ && "$CONNECTIONS" -ge 1 ]] || { echo "CONNECTIONS must be a positive integer" >&2; exit 2; }
 [[ "$TRANSPORT" == ws || "$TRANSPORT" == tcp ]] || { echo "TRANSPORT is ws or tcp" >&2; exit 2; }
+[[ "$BROKER_TRANSPORT" == Sockets || "$BROKER_TRANSPORT" == IoUring ]] || { echo "BROKER_TRANSPORT is Sockets or IoUring" >&2; exit 2; }
 PER_NODE=$(((CONNECTIONS + NODES - 1) / NODES))
 LIMIT="$(ulimit -Hn)"
-((PER_NODE + 200 <= LIMIT)) || { echo "$PER_NODE connections per node do not fit the open-files limit $LIMIT: raise NODES" >&2; exit 2; }
+if [[ "$BROKER_TRANSPORT" == Sockets ]] && ((PER_NODE + 200 > LIMIT)); then
+  echo "$PER_NODE connections per node do not fit the open-files limit $LIMIT: raise NODES or use BROKER_TRANSPORT=IoUring" >&2
+  exit 2
+fi
+CLIENTS="${CLIENTS:-$(((PER_NODE + LIMIT - 201) / (LIMIT - 200)))}"
+[[ "$CLIENTS" =~ ^[0-9]+$ && "$CLIENTS" -ge 1 ]] || { echo "CLIENTS must be a positive integer" >&2; exit 2; }
+PER_CLIENT=$(((PER_NODE + CLIENTS - 1) / CLIENTS))
+((PER_CLIENT + 200 <= LIMIT)) || { echo "$PER_CLIENT connections per load tool do not fit the open-files limit $LIMIT: raise CLIENTS" >&2; exit 2; }
 mkdir -p "$RESULTS"
 RESULTS="$(cd "$RESULTS" && pwd -P)"
 say() { printf '[nodes %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -60,7 +74,7 @@ URLS=()
 for ((i = 0; i < NODES; i++)); do
   tcp="${PORTS[i * 2]}" ws="${PORTS[i * 2 + 1]}"
   dotnet "$BROKER_DLL" --Broker:BindAddress=127.0.0.1 "--Broker:Tcp:Port=$tcp" "--Broker:WebSocket:Port=$ws" \
-    --Broker:Security:Anonymous=true --Broker:Limits:MaxConnections=100000 --Broker:Limits:MaxConnectionsPerAddress=100000 \
+    --Broker:Security:Anonymous=true "--Broker:Transport=$BROKER_TRANSPORT" "--Broker:Limits:MaxConnections=$((PER_NODE + 100))" --Broker:Limits:MaxConnectionsPerAddress=0 \
     --Broker:Limits:ConnectTimeout=00:01:00 --Broker:ShutdownGracePeriod=00:00:02 --Logging:LogLevel:Default=Warning \
     >"$RESULTS/node$i.log" 2>&1 &
   PIDS+=($!)
@@ -73,12 +87,19 @@ for ((i = 0; i < NODES; i++)); do
     sleep 0.5
   done
 done
-say "$NODES nodes up (pids ${PIDS[*]}); $PER_NODE idle $TRANSPORT connections each, held $HOLD s"
+sleep 2 # the probes' connections gone
+base_rss=0
+for p in "${PIDS[@]}"; do base_rss=$((base_rss + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"))); done
+say "$NODES $BROKER_TRANSPORT nodes up (pids ${PIDS[*]}, VmRSS $((base_rss / 1024)) MiB in all); $PER_NODE idle $TRANSPORT connections each from $CLIENTS load tools, held $HOLD s"
 
 for ((i = 0; i < NODES; i++)); do
-  dotnet "$LOAD_DLL" run --scenario conns --url "${URLS[i]}" --connections "$PER_NODE" --pid "${PIDS[i]}" \
-    --source-addresses 8 --connect-concurrency 16 --hold "$HOLD" --quiet --json "$RESULTS/node$i.json" >"$RESULTS/load$i.log" 2>&1 &
-  LOADS+=($!)
+  for ((j = 0; j < CLIENTS; j++)); do
+    # A load tool reads the broker's memory itself only when it is the node's only client.
+    pid_arg=() && ((CLIENTS == 1)) && pid_arg=(--pid "${PIDS[i]}")
+    dotnet "$LOAD_DLL" run --scenario conns --url "${URLS[i]}" --connections "$PER_CLIENT" "${pid_arg[@]}" \
+      --source-addresses 8 --connect-concurrency 16 --hold "$HOLD" --quiet --json "$RESULTS/node$i-client$j.json" >"$RESULTS/load$i-$j.log" 2>&1 &
+    LOADS+=($!)
+  done
 done
 
 # While they hold: the most connections established to the brokers at once (each counted once, on the broker's side),
@@ -89,7 +110,7 @@ best=0 best_rss=0
 while :; do
   running=0
   for p in "${LOADS[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
-  ((running == NODES)) || break
+  ((running == NODES * CLIENTS)) || break
   held=$(ss -Htn state established "( $ports_filter )" | wc -l)
   if ((held > best)); then
     best=$held best_rss=0
@@ -102,15 +123,14 @@ failed=0
 for p in "${LOADS[@]}"; do wait "$p" || failed=$((failed + 1)); done
 LOADS=()
 
-/usr/bin/python3 - "$RESULTS" "$NODES" "$best" "$best_rss" "$failed" "$TRANSPORT" <<'EOF' | tee "$RESULTS/summary.md"
+/usr/bin/python3 - "$RESULTS" "$NODES" "$best" "$best_rss" "$failed" "$TRANSPORT" "$base_rss" "$BROKER_TRANSPORT" "$CLIENTS" <<'EOF' | tee "$RESULTS/summary.md"
 import glob, json, sys
 results, nodes, best, best_rss, failed, transport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
-runs = [json.load(open(f)) for f in sorted(glob.glob(f"{results}/node*.json"))]
+base_rss, broker_transport, clients = int(sys.argv[7]), sys.argv[8], int(sys.argv[9])
+runs = [json.load(open(f)) for f in sorted(glob.glob(f"{results}/node*-client*.json"))]
 opened = sum(r.get("connectionsOpened", 0) for r in runs)
-growth = sum(r.get("rssAfterBytes", 0) - r.get("rssBeforeBytes", 0) for r in runs)
-per_node = ", ".join("%.1f" % (r.get("rssPerConnectionBytes", 0) / 1024) for r in runs)
-print(f"- {transport}: {opened:,} idle connections opened over {nodes} broker processes ({failed} load runs failed), "
-      f"{best:,} established at once; brokers' VmRSS then {best_rss / 1024:,.0f} MiB in all; "
-      f"growth {growth / 2**20:,.0f} MiB, {growth / max(opened, 1) / 1024:.1f} KiB per connection "
-      f"(per node: {per_node} KiB).")
+print(f"- {transport}, {broker_transport} transport: {opened:,} idle connections opened over {nodes} broker process(es) "
+      f"from {nodes * clients} load tools ({failed} load runs failed), {best:,} established at once; brokers' VmRSS "
+      f"{base_rss / 1024:,.0f} MiB before, {best_rss / 1024:,.0f} MiB then: "
+      f"{(best_rss - base_rss) / max(best, 1):.1f} KiB per connection.")
 EOF

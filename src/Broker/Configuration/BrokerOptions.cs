@@ -34,6 +34,15 @@ public sealed class BrokerOptions
     public Security.SecurityOptions Security { get; set; } = new();
 
     /// <summary>
+    /// How the listeners' sockets are served: <see cref="ConnectionTransport.Sockets"/> (the default) or
+    /// <see cref="ConnectionTransport.IoUring"/>, which holds more connections than the process's open-files limit.
+    /// </summary>
+    public ConnectionTransport Transport { get; set; } = ConnectionTransport.Sockets;
+
+    /// <summary>The io_uring transport's settings (with <see cref="Transport"/> = IoUring).</summary>
+    public IoUringOptions IoUring { get; set; } = new();
+
+    /// <summary>
     /// Run connection code on Kestrel's I/O threads instead of handing each read and write to the thread pool: fewer
     /// thread hops per message, so lower latency. Off by default: a slow step (a PBKDF2 password check at CONNECT) then
     /// holds up the other connections served by the same I/O thread.
@@ -45,6 +54,34 @@ public sealed class BrokerOptions
 
     /// <summary>The status page, <c>GET /api/status</c> and the node snapshots published to <c>/topic/stompbroker.status</c>.</summary>
     public StatusOptions Status { get; set; } = new();
+}
+
+/// <summary>The transport under both listeners.</summary>
+public enum ConnectionTransport
+{
+    /// <summary>Kestrel's own transport on .NET sockets: each connection is a file descriptor of the process.</summary>
+    Sockets,
+
+    /// <summary>
+    /// io_uring (Linux 5.19 or later): each connection is a direct descriptor of a ring, not a file descriptor, so the
+    /// open-files limit caps each ring instead of the process, and enough rings are run for
+    /// <see cref="FrameLimitOptions.MaxConnections"/>. Sends go through the ring's thread: use it to hold many mostly
+    /// idle connections, not for the highest message rate.
+    /// </summary>
+    IoUring,
+}
+
+/// <summary>The io_uring transport's rings.</summary>
+public sealed class IoUringOptions
+{
+    /// <summary>Rings (each with its own thread) to run at least; 0 for one per core. More start when
+    /// <see cref="FrameLimitOptions.MaxConnections"/> needs them.</summary>
+    [Range(0, 1024)]
+    public int Rings { get; set; }
+
+    /// <summary>Connections one ring holds; 0 for the open-files limit, the most the kernel allows a ring.</summary>
+    [Range(0, int.MaxValue)]
+    public int SlotsPerRing { get; set; }
 }
 
 /// <summary>

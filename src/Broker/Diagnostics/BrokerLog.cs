@@ -37,4 +37,13 @@ internal static partial class BrokerLog
 
     [LoggerMessage(21, LogLevel.Warning, "WebSocket connection from {Remote} failed: {Reason} (close code {Code})")]
     public static partial void WebSocketFailed(ILogger logger, string remote, string reason, int code);
+
+    [LoggerMessage(22, LogLevel.Information, "io_uring transport: {Rings} rings, each holding up to {Slots} connections")]
+    public static partial void IoUringStarted(ILogger logger, int rings, int slots);
+
+    [LoggerMessage(23, LogLevel.Warning, "io_uring transport: a ring's table is full ({Rings} rings); its share of new connections waits in the listen backlog for another ring or a free slot")]
+    public static partial void IoUringFull(ILogger logger, int rings);
+
+    [LoggerMessage(24, LogLevel.Error, "io_uring transport: no longer accepting on {EndPoint}: {Reason}")]
+    public static partial void IoUringAcceptFailed(ILogger logger, string endPoint, string reason);
 }

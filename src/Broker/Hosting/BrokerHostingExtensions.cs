@@ -9,6 +9,7 @@ using Broker.Routing;
 using Broker.Security;
 using Broker.Sessions;
 using Broker.Transports;
+using Broker.Transports.IoUring;
 using Broker.Transports.WebSockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
@@ -106,6 +107,24 @@ public static class BrokerHostingExtensions
             o.MaxReadBufferSize = options.Limits.MaxFrameBytes + (64L * 1024);
             o.UnsafePreferInlineScheduling = options.InlineScheduling;
         });
+        if (options.Transport == ConnectionTransport.IoUring)
+        {
+            if (!OperatingSystem.IsLinux())
+            {
+                throw new InvalidOperationException("Broker:Transport is IoUring, which needs Linux 5.19 or later; use Sockets here.");
+            }
+
+            // Registered after UseSockets: Kestrel binds with the last transport registered.
+            var transportOptions = new IoUringTransportOptions
+            {
+                MaxConnections = options.Limits.MaxConnections,
+                Rings = options.IoUring.Rings > 0 ? options.IoUring.Rings : Environment.ProcessorCount,
+                SlotsPerRing = options.IoUring.SlotsPerRing,
+                MaxReadBufferSize = options.Limits.MaxFrameBytes + (64L * 1024),
+            };
+            builder.Services.AddSingleton<IConnectionListenerFactory>(sp => new IoUringTransport(transportOptions, sp.GetRequiredService<ILoggerFactory>()));
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
