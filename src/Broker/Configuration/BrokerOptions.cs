@@ -76,10 +76,13 @@ public sealed class IoUringOptions
 {
     /// <summary>Rings (each with its own thread) to run at least; 0 for one per core. More start when
     /// <see cref="FrameLimitOptions.MaxConnections"/> needs them.</summary>
-    [Range(0, 1024)]
+    [Range(0, 256)]
     public int Rings { get; set; }
 
-    /// <summary>Connections one ring holds; 0 for the open-files limit, the most the kernel allows a ring.</summary>
+    /// <summary>
+    /// Connections one ring holds; 0 to share <see cref="FrameLimitOptions.MaxConnections"/> (plus 5 %) out over the
+    /// rings. Never more than the open-files limit, the most the kernel lets a ring register.
+    /// </summary>
     [Range(0, int.MaxValue)]
     public int SlotsPerRing { get; set; }
 }

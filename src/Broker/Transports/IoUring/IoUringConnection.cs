@@ -1,7 +1,7 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 using System.IO.Pipelines;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -12,7 +12,7 @@ namespace Broker.Transports.IoUring;
 /// <summary>
 /// One accepted socket of the io_uring transport, as Kestrel sees it. The ring's thread copies what arrives into
 /// <see cref="_input"/>; <see cref="SendLoopAsync"/> sends what the application writes to <see cref="_output"/>, one
-/// send at a time. The socket is closed (its slot in the ring's table freed) once both directions have ended and no
+/// send (or one sendmsg of several segments) at a time. The socket is closed (its slot in the ring's table freed) once both directions have ended and no
 /// operation on it is pending. The fields in the "ring's thread" group are only read and written there.
 /// </summary>
 internal sealed class IoUringConnection : ConnectionContext, IDuplexPipe, IValueTaskSource<int>,

@@ -208,7 +208,7 @@ internal sealed record IoUringTransportOptions
     /// <summary>Rings to run at least; one per core by default.</summary>
     public int Rings { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>Connections one ring holds; 0 for the open-files limit.</summary>
+    /// <summary>Connections one ring holds; 0 to share <see cref="MaxConnections"/> out over the rings.</summary>
     public int SlotsPerRing { get; init; }
 
     /// <summary>The most bytes a connection's input may hold before the ring stops receiving for it.</summary>
