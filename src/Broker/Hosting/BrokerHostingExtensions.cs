@@ -118,7 +118,7 @@ public static class BrokerHostingExtensions
             var transportOptions = new IoUringTransportOptions
             {
                 MaxConnections = options.Limits.MaxConnections,
-                Rings = options.IoUring.Rings > 0 ? options.IoUring.Rings : Environment.ProcessorCount,
+                Rings = options.IoUring.Rings,
                 SlotsPerRing = options.IoUring.SlotsPerRing,
                 MaxReadBufferSize = options.Limits.MaxFrameBytes + (64L * 1024),
             };

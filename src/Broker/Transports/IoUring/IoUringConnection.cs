@@ -40,7 +40,6 @@ internal sealed class IoUringConnection : ConnectionContext, IDuplexPipe, IValue
     internal bool SendingEnded;
     internal bool ShutdownRequested;
     internal bool CloseRequested;
-    private bool _sendPending;
 
     public IoUringConnection(IoUringRing ring, int slot, EndPoint? localEndPoint, EndPoint? remoteEndPoint, IoUringPipeOptions options)
     {
@@ -266,27 +265,19 @@ internal sealed class IoUringConnection : ConnectionContext, IDuplexPipe, IValue
 
     private static unsafe nint AddressOf(MemoryHandle pinned) => (nint)pinned.Pointer;
 
-    /// <summary>On the ring's thread: a request to send was turned into an operation.</summary>
-    public void OnSendSubmitted() => _sendPending = true;
-
     /// <summary>On the ring's thread: the send finished, <paramref name="result"/> bytes or -errno.</summary>
-    public void OnSent(int result)
-    {
-        _sendPending = false;
-        _sendResult.SetResult(result);
-    }
+    public void OnSent(int result) => _sendResult.SetResult(result);
 
     /// <summary>On the ring's thread: the socket is closed and its slot free.</summary>
     public void OnClosed() => _closed.TrySetResult();
 
-    /// <summary>On the ring's thread as it stops: closing the ring closed the socket; end whatever still waits.</summary>
+    /// <summary>
+    /// On the ring's thread as it stops: closing the ring closed the socket; end whatever still waits. No send is
+    /// pending by then (the ring cancelled and reaped every operation), and one not yet submitted is failed with its
+    /// request.
+    /// </summary>
     public void OnRingStopped()
     {
-        if (_sendPending)
-        {
-            OnSent(-IoUringNative.ECanceled);
-        }
-
         OnReceiveEnded(-IoUringNative.ECanceled);
         _closed.TrySetResult();
     }

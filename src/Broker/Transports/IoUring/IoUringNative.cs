@@ -15,7 +15,6 @@ internal static unsafe partial class IoUringNative
     private const long SysIoUringEnter = 426;
     private const long SysIoUringRegister = 427;
 
-    public const byte OpNop = 0;
     public const byte OpAccept = 13;
     public const byte OpSendMsg = 9;
     public const byte OpAsyncCancel = 14;

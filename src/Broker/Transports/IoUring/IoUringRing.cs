@@ -19,7 +19,6 @@ internal sealed unsafe class IoUringRing
     private const ushort BufferGroup = 0;
 
     private readonly IoUringTransport _transport;
-    private readonly int _index;
     private readonly int _ringFd;
     private readonly int _eventFd;
     private readonly nint _ringMemory;
@@ -70,7 +69,6 @@ internal sealed unsafe class IoUringRing
     public IoUringRing(IoUringTransport transport, int index, int slots, int bufferCount, int bufferSize)
     {
         _transport = transport;
-        _index = index;
         _bufferSize = bufferSize;
         var parameters = new Params { Flags = SetupCqSize | SetupSubmitAll | SetupCoopTaskRun, CqEntries = 4096 };
         _ringFd = Setup(1024, &parameters);
@@ -168,8 +166,6 @@ internal sealed unsafe class IoUringRing
 
     /// <summary>Completes when the ring's thread has ended and everything of the ring is released.</summary>
     public Task Stopped => _stopped.Task;
-
-    public int Index => _index;
 
     /// <summary>Hands a request to the ring's thread, waking it if it sleeps; once the ring has stopped, ends it.</summary>
     public void Post(Request request)
@@ -439,7 +435,6 @@ internal sealed unsafe class IoUringRing
                 send->OpFlags = MsgNoSignal;
                 send->UserData = UserData(OperationKind.Send, connection.Slot);
                 connection.PendingOperations++;
-                connection.OnSendSubmitted();
                 break;
             case RequestKind.Shutdown:
                 Shutdown(connection!);

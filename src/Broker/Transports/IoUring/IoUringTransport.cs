@@ -76,7 +76,8 @@ internal sealed class IoUringTransport : IConnectionListenerFactory, IConnection
         var limit = Math.Min(IoUringNative.OpenFilesLimit(), IoUringNative.MaxFixedFiles);
         var perRing = _options.SlotsPerRing > 0 ? Math.Min(_options.SlotsPerRing, limit) : limit;
         var wanted = _options.MaxConnections <= 0 ? 0L : (long)Math.Ceiling(_options.MaxConnections * 1.05);
-        var count = (int)Math.Max(Math.Max(1, _options.Rings), (wanted + perRing - 1) / perRing);
+        var atLeast = _options.Rings > 0 ? _options.Rings : Environment.ProcessorCount;
+        var count = (int)Math.Max(atLeast, (wanted + perRing - 1) / perRing);
         if (count > MaxRings)
         {
             throw new InvalidOperationException(
@@ -205,8 +206,8 @@ internal sealed record IoUringTransportOptions
     /// <summary>Connections the transport must be able to hold: enough rings are started for them.</summary>
     public int MaxConnections { get; init; }
 
-    /// <summary>Rings to run at least; one per core by default.</summary>
-    public int Rings { get; init; } = Environment.ProcessorCount;
+    /// <summary>Rings to run at least; 0 for one per core.</summary>
+    public int Rings { get; init; }
 
     /// <summary>Connections one ring holds; 0 to share <see cref="MaxConnections"/> out over the rings.</summary>
     public int SlotsPerRing { get; init; }
